@@ -1,0 +1,134 @@
+package conv
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+)
+
+// layer is a named convolution layer of a real network (batch 1, 224×224 input).
+type layer struct {
+	name string
+	g    Geometry
+}
+
+func square(c, hw, m, k, s, pad, group int) Geometry {
+	return Geometry{C: c, H: hw, W: hw, M: m, KH: k, KW: k, SH: s, SW: s, DH: 1, DW: 1,
+		PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Group: group}
+}
+
+// resnet18Layers are the distinct convolution shapes of torchvision's resnet18.
+var resnet18Layers = []layer{
+	{"conv1_7x7s2_3to64_224", square(3, 224, 64, 7, 2, 3, 1)},
+	{"l1_3x3_64to64_56", square(64, 56, 64, 3, 1, 1, 1)},
+	{"l2_3x3s2_64to128_56", square(64, 56, 128, 3, 2, 1, 1)},
+	{"l2_3x3_128to128_28", square(128, 28, 128, 3, 1, 1, 1)},
+	{"l2_ds1x1s2_64to128_56", square(64, 56, 128, 1, 2, 0, 1)},
+	{"l3_3x3s2_128to256_28", square(128, 28, 256, 3, 2, 1, 1)},
+	{"l3_3x3_256to256_14", square(256, 14, 256, 3, 1, 1, 1)},
+	{"l3_ds1x1s2_128to256_28", square(128, 28, 256, 1, 2, 0, 1)},
+	{"l4_3x3s2_256to512_14", square(256, 14, 512, 3, 2, 1, 1)},
+	{"l4_3x3_512to512_7", square(512, 7, 512, 3, 1, 1, 1)},
+	{"l4_ds1x1s2_256to512_14", square(256, 14, 512, 1, 2, 0, 1)},
+}
+
+// mobilenetV2Depthwise are the depthwise 3×3 layers of torchvision's mobilenet_v2, plus one of
+// its pointwise expansions for comparison.
+var mobilenetV2Depthwise = []layer{
+	{"dw_32_112", square(32, 112, 32, 3, 1, 1, 32)},
+	{"dw_96_112s2", square(96, 112, 96, 3, 2, 1, 96)},
+	{"dw_144_56", square(144, 56, 144, 3, 1, 1, 144)},
+	{"dw_144_56s2", square(144, 56, 144, 3, 2, 1, 144)},
+	{"dw_192_28", square(192, 28, 192, 3, 1, 1, 192)},
+	{"dw_192_28s2", square(192, 28, 192, 3, 2, 1, 192)},
+	{"dw_384_14", square(384, 14, 384, 3, 1, 1, 384)},
+	{"dw_576_14", square(576, 14, 576, 3, 1, 1, 576)},
+	{"dw_576_14s2", square(576, 14, 576, 3, 2, 1, 576)},
+	{"dw_960_7", square(960, 7, 960, 3, 1, 1, 960)},
+	{"pw_24to144_56", square(24, 56, 144, 1, 1, 0, 1)},
+}
+
+func benchLayers(b *testing.B, layers []layer) {
+	for _, l := range layers {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", l.name, threads), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 1))
+				p := newConvProblem(rng, l.g, 1, true, gemm.ActRelu)
+				f := NewFilter(l.g, p.w, Auto, true)
+				y := make([]float32, l.g.OutputLen())
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for range b.N {
+					f.Forward(l.g, p.x, y, 1, &p.ep, threads)
+				}
+				flops := float64(l.g.FLOPs()) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// Per CPU-second: what each busy core achieved, which stays meaningful when the
+				// machine is shared and wall-clock time is not.
+				b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+			})
+		}
+	}
+}
+
+func BenchmarkResNet18(b *testing.B) { benchLayers(b, resnet18Layers) }
+
+func BenchmarkMobileNetV2(b *testing.B) { benchLayers(b, mobilenetV2Depthwise) }
+
+// BenchmarkPatchPacker measures packing alone: the im2col overhead of a ResNet layer.
+func BenchmarkPatchPacker(b *testing.B) {
+	for _, l := range []layer{resnet18Layers[1], resnet18Layers[2], resnet18Layers[9]} {
+		b.Run(l.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			x := randFloats(rng, l.g.InputLen())
+			pk := NewPatchPacker(l.g, x)
+			const kc, nc, nr = 256, 512, 16
+			dst := make([]float32, kc*nc)
+			n := l.g.OutHW()
+			k := l.g.K()
+			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			for range b.N {
+				for k0 := 0; k0 < k; k0 += kc {
+					for j0 := 0; j0 < n; j0 += nc {
+						pk.PackB(dst, k0, min(kc, k-k0), j0, min(nc, n-j0), nr)
+					}
+				}
+			}
+			b.ReportMetric(float64(k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+			b.ReportMetric(float64(k*n)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "Gvalues/cpu-s")
+		})
+	}
+}
+
+// cpuSeconds is the user and system CPU time of the process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// BenchmarkMaxPool measures ResNet's 3×3/2 max pool (pad 1) on its 64×112×112 stem output.
+func BenchmarkMaxPool(b *testing.B) {
+	win := Window{In: 112, K: 3, Stride: 2, Dilation: 1, PadBegin: 1, PadEnd: 1}
+	g := NewPoolGeometry([]Window{win, win})
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := randFloats(rng, 64*g.InLen())
+	y := make([]float32, 64*g.OutLen())
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for range b.N {
+				MaxPool(g, x, y, nil, false, 64, threads)
+			}
+			bytes := float64(len(x)*4) * float64(b.N)
+			b.ReportMetric(bytes/b.Elapsed().Seconds()/1e9, "GB/s")
+			b.ReportMetric(bytes/(cpuSeconds()-cpu0)/1e9, "GB/cpu-s")
+		})
+	}
+}

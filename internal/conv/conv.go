@@ -1,0 +1,206 @@
+package conv
+
+import (
+	"fmt"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
+
+// Algorithm is a way of computing a convolution; see the package documentation.
+type Algorithm int
+
+// The algorithms.
+const (
+	// Auto lets NewFilter choose (see Choose).
+	Auto Algorithm = iota
+	// Im2col multiplies the packed filter by the patch matrix, packed on the fly (any geometry).
+	Im2col
+	// Pointwise multiplies the packed filter by the image itself (Geometry.Pointwise only).
+	Pointwise
+	// Direct sums shifted, scaled input rows per output plane (any geometry; chosen for
+	// depthwise convolutions).
+	Direct
+)
+
+// String names the algorithm.
+func (a Algorithm) String() string {
+	switch a {
+	case Im2col:
+		return "im2col"
+	case Pointwise:
+		return "pointwise"
+	case Direct:
+		return "direct"
+	}
+	return "auto"
+}
+
+// Choose picks the algorithm for g from its size-independent fields only (channels, group,
+// kernel, strides, pads), so that it can be decided once when a model is planned.
+func Choose(g Geometry) Algorithm {
+	switch {
+	case g.Depthwise():
+		return Direct
+	case g.Pointwise():
+		return Pointwise
+	}
+	return Im2col
+}
+
+// Supports reports whether the algorithm can compute convolutions of geometry g.
+func (a Algorithm) Supports(g Geometry) bool {
+	switch a {
+	case Im2col, Direct:
+		return true
+	case Pointwise:
+		return g.Pointwise()
+	}
+	return false
+}
+
+// Epilogue is the work fused into storing the output: y = act(conv + Bias[m]).
+type Epilogue struct {
+	// Bias holds M values (one per output channel), or is nil.
+	Bias []float32
+	// Act is applied last; ActClip clamps to [Min, Max].
+	Act      gemm.Activation
+	Min, Max float32
+}
+
+// Filter is a convolution filter w: [M, C/Group, KH, KW] prepared for one algorithm: for the
+// gemm-based ones, packed once per group so that every later call reuses the packing. It is
+// read-only after NewFilter, so one Filter may serve concurrent calls.
+type Filter struct {
+	algo   Algorithm
+	shape  filterShape
+	w      []float32
+	packed []*gemm.PackedA // per group, or nil (gemm packs w block by block on each call)
+}
+
+// filterShape is what a filter depends on; strides, dilations, pads and the input size do not
+// matter to it.
+type filterShape struct{ m, c, kh, kw, group int }
+
+func shapeOf(g Geometry) filterShape { return filterShape{g.M, g.C, g.KH, g.KW, g.Group} }
+
+// NewFilter prepares the filter w: [M, C/Group, KH, KW] for convolutions with the channels,
+// group and kernel size of g; the other fields of g only inform the choice of algorithm, so the
+// filter serves any input size. algo Auto chooses with Choose. With pack, the gemm-based
+// algorithms pack w now, which pays off when the filter is used more than once; without, w is
+// used in place. NewFilter does not copy w: it must not change while the Filter is in use. It
+// panics if g fails CheckFilter, if w is too short or if algo does not support g: callers
+// validate when they plan.
+func NewFilter(g Geometry, w []float32, algo Algorithm, pack bool) *Filter {
+	if err := g.CheckFilter(); err != nil {
+		panic("conv.NewFilter: " + err.Error())
+	}
+	if len(w) < g.FilterLen() {
+		panic(fmt.Sprintf("conv.NewFilter: filter has %d values, want %d", len(w), g.FilterLen()))
+	}
+	if algo == Auto {
+		algo = Choose(g)
+	}
+	if !algo.Supports(g) {
+		panic(fmt.Sprintf("conv.NewFilter: algorithm %v does not support a %dx%d window with strides %dx%d and pads %v",
+			algo, g.KH, g.KW, g.SH, g.SW, []int{g.PadTop, g.PadLeft, g.PadBottom, g.PadRight}))
+	}
+	f := &Filter{algo: algo, shape: shapeOf(g), w: w[:g.FilterLen()]}
+	if pack && algo != Direct {
+		mg, k := g.MG(), g.K()
+		for gi := range g.Group {
+			f.packed = append(f.packed, gemm.PackA(mg, k, f.w[gi*mg*k:], k, false))
+		}
+	}
+	return f
+}
+
+// Algorithm returns the algorithm the filter was prepared for.
+func (f *Filter) Algorithm() Algorithm { return f.algo }
+
+// Fits reports whether the filter can compute convolutions of geometry g: same channels, group
+// and kernel size, and an algorithm that supports g's strides and pads.
+func (f *Filter) Fits(g Geometry) bool { return shapeOf(g) == f.shape && f.algo.Supports(g) }
+
+// Forward computes y = act(conv(x, w) + bias) for batch images: x is [batch, C, H, W] and y is
+// [batch, M, OutH, OutW], using up to threads goroutines. g must be a valid geometry (Validate)
+// that the filter fits; y must not overlap x. It panics when these preconditions fail.
+func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) {
+	f.check(g, x, y, batch, ep)
+	if ep == nil {
+		ep = &Epilogue{}
+	}
+	if f.algo == Direct && directFits(g) {
+		forwardDirect(g, f.w, x, y, batch, ep, threads)
+		return
+	}
+	f.forwardGemm(g, x, y, batch, ep, threads)
+}
+
+func (f *Filter) check(g Geometry, x, y []float32, batch int, ep *Epilogue) {
+	if err := g.Validate(); err != nil {
+		panic("conv.Forward: " + err.Error())
+	}
+	if !f.Fits(g) {
+		panic(fmt.Sprintf("conv.Forward: the %v filter %+v does not fit geometry %+v", f.algo, f.shape, g))
+	}
+	if len(x) < batch*g.InputLen() || len(y) < batch*g.OutputLen() {
+		panic(fmt.Sprintf("conv.Forward: %d images need %d input and %d output values, have %d and %d",
+			batch, batch*g.InputLen(), batch*g.OutputLen(), len(x), len(y)))
+	}
+	if ep != nil && ep.Bias != nil && len(ep.Bias) < g.M {
+		panic(fmt.Sprintf("conv.Forward: bias has %d values, want %d", len(ep.Bias), g.M))
+	}
+}
+
+// directFits reports whether the direct algorithm's padded copy of one group's input stays
+// reasonable next to the input and output themselves, and that its stride is one it handles.
+// Padding far wider than the window (which only strides skip over) would blow the copy up;
+// im2col needs no such copy and takes over.
+func directFits(g Geometry) bool {
+	pl := directPlanSize(g)
+	return g.SW <= maxFillStride && pl <= 4*(g.CG()*g.H*g.W+g.OutHW())+1<<16
+}
+
+// forwardGemm runs one gemm per (image, group). Many small products run side by side on one
+// thread each; otherwise the products run one after the other and gemm spreads each over the
+// threads (for a single image, gemm's own split is the only parallelism there is).
+func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) {
+	items := batch * g.Group
+	outer, inner := splitThreads(items, threads)
+	inLen, outLen := g.InputLen(), g.OutputLen()
+	cgLen, mg, k, ohw := g.CG()*g.H*g.W, g.MG(), g.K(), g.OutHW()
+	parallel.ForEach(outer, items, func(_, it int) {
+		n, gi := it/g.Group, it%g.Group
+		xg := x[n*inLen+gi*cgLen : n*inLen+(gi+1)*cgLen]
+		yg := y[n*outLen+gi*mg*ohw : n*outLen+(gi+1)*mg*ohw]
+		var b gemm.BPacker
+		if f.algo == Pointwise {
+			b = gemm.Dense{Data: xg, Ld: ohw}
+		} else {
+			b = NewPatchPacker(g, xg)
+		}
+		gep := &gemm.Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max}
+		if ep.Bias != nil {
+			gep.RowBias = ep.Bias[gi*mg : (gi+1)*mg]
+		}
+		if f.packed != nil {
+			f.packed[gi].Mul(ohw, b, yg, ohw, gep, inner)
+		} else {
+			gemm.MulUnpacked(mg, ohw, k, f.w[gi*mg*k:(gi+1)*mg*k], k, false, b, yg, ohw, gep, inner)
+		}
+	})
+}
+
+// splitThreads divides threads between independent items (outer) and the work inside each item
+// (inner). Items are cheaper to parallelise than a single gemm (no repacking, no imbalance inside
+// a product), so they get the threads when they split evenly or are plentiful.
+func splitThreads(items, threads int) (outer, inner int) {
+	if threads <= 1 {
+		return 1, 1
+	}
+	if items >= 4*threads || items%threads == 0 {
+		return threads, 1
+	}
+	return 1, threads
+}

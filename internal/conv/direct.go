@@ -1,0 +1,183 @@
+package conv
+
+import (
+	"math"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
+
+// The direct algorithm computes each output plane (one image, one output channel) as
+//
+//	y[oh][ow] = bias + Σ_c Σ_kh Σ_kw w[c][kh][kw] · xp[c][oh·SH + kh·DH][ow·SW + kw·DW]
+//
+// where xp is the input with its zero padding written out. Then every tap (c, kh, kw) reads, for
+// one output row, a run of consecutive values of one padded row, and its offset from output row
+// to output row is the same for all taps. So one call of the row kernel (tapArgs) computes the
+// whole plane: per block of outputs it runs over all taps with vector multiply-adds, loading and
+// storing each output once, with the bias and the activation fused.
+//
+// With a horizontal stride s > 1 the taps read every s-th value, so the padded input is also
+// split into s column phases (xp[ih][ph], xp[ih][ph+s], ...), which makes every run contiguous
+// again. The padded copy is made once per (image, group) and worker; an unpadded unit-stride
+// input is read in place.
+
+// directPlan is what every plane of one forwardDirect call shares.
+type directPlan struct {
+	g         Geometry
+	lo, hi    float32
+	rowKernel *rowKernel
+	// copied says whether the kernel reads a padded, phase-split copy of the input rather than
+	// the input itself. The source of channel c, phase ph, padded row ih starts at
+	// c·chanLen + ph·phaseLen + ih·rowLen.
+	copied                     bool
+	hp, rowLen                 int
+	chanLen, phaseLen, copyLen int
+	// offs[t] is where tap t = (c·KH + kh)·KW + kw reads for output (0, 0).
+	offs []int
+}
+
+// directPlanSize is the number of values of the padded copy of one group's input.
+func directPlanSize(g Geometry) int {
+	return g.CG() * g.SW * (g.H + g.PadTop + g.PadBottom) * ((g.W + g.PadLeft + g.PadRight + g.SW - 1) / g.SW)
+}
+
+func newDirectPlan(g Geometry, ep *Epilogue) *directPlan {
+	pl := &directPlan{g: g, rowKernel: activeRow.Load()}
+	pl.lo, pl.hi = bounds(ep)
+	pl.copied = g.SW > 1 || g.PadTop > 0 || g.PadLeft > 0 || g.PadBottom > 0 || g.PadRight > 0
+	pl.hp, pl.rowLen = g.H, g.W
+	if pl.copied {
+		pl.hp = g.H + g.PadTop + g.PadBottom
+		pl.rowLen = (g.W + g.PadLeft + g.PadRight + g.SW - 1) / g.SW
+	}
+	pl.phaseLen = pl.hp * pl.rowLen
+	pl.chanLen = g.SW * pl.phaseLen
+	pl.copyLen = g.CG() * pl.chanLen
+	for c := range g.CG() {
+		for kh := range g.KH {
+			for kw := range g.KW {
+				dx := kw * g.DW
+				pl.offs = append(pl.offs, c*pl.chanLen+dx%g.SW*pl.phaseLen+kh*g.DH*pl.rowLen+dx/g.SW)
+			}
+		}
+	}
+	return pl
+}
+
+// bounds returns the clamp bounds that express the epilogue's activation.
+func bounds(ep *Epilogue) (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch ep.Act {
+	case gemm.ActRelu:
+		return 0, inf
+	case gemm.ActClip:
+		return ep.Min, ep.Max
+	}
+	return -inf, inf
+}
+
+// directWorker is one goroutine's scratch: the padded copy and which (image, group) it holds.
+type directWorker struct {
+	padded []float32
+	holds  int
+	// The kernels' arguments live here so that passing them by pointer does not allocate.
+	args  tapArgs
+	split splitArgs
+}
+
+// forwardDirect computes all batch·M output planes, spread over the threads.
+func forwardDirect(g Geometry, w, x, y []float32, batch int, ep *Epilogue, threads int) {
+	pl := newDirectPlan(g, ep)
+	k, groupLen, ohw := g.K(), g.CG()*g.H*g.W, g.OutHW()
+	workers := make([]directWorker, max(1, min(threads, batch*g.M)))
+	parallel.ForEach(len(workers), batch*g.M, func(worker, i int) {
+		n, m := i/g.M, i%g.M
+		key := n*g.Group + m/g.MG()
+		var bias float32
+		if ep.Bias != nil {
+			bias = ep.Bias[m]
+		}
+		src := pl.source(&workers[worker], x[key*groupLen:(key+1)*groupLen], key)
+		wk := &workers[worker]
+		wk.args = tapArgs{
+			dst: y[i*ohw : (i+1)*ohw], n: g.OutW(), rows: g.OutH(), dstStride: g.OutW(),
+			src: src, srcStride: g.SH * pl.rowLen, offs: pl.offs, w: w[m*k : (m+1)*k],
+			bias: bias, lo: pl.lo, hi: pl.hi,
+		}
+		runTaps(pl.rowKernel, &wk.args)
+	})
+}
+
+// source returns the values the taps read for the group's input xg: xg itself, or the worker's
+// padded copy, made now unless the worker holds this (image, group) already (the planes of a
+// depthwise layer with a channel multiplier share their input).
+func (pl *directPlan) source(wk *directWorker, xg []float32, key int) []float32 {
+	if !pl.copied {
+		return xg
+	}
+	if wk.padded == nil {
+		// Zeroed once: later copies only overwrite the input positions, so padding stays zero.
+		wk.padded = make([]float32, pl.copyLen)
+		wk.holds = -1
+	}
+	if wk.holds != key {
+		pl.fill(wk, xg)
+		wk.holds = key
+	}
+	return wk.padded
+}
+
+// fill writes the group's input xg: [C/Group, H, W] into the worker's padded, phase-split copy.
+func (pl *directPlan) fill(wk *directWorker, xg []float32) {
+	g := &pl.g
+	dst := wk.padded
+	s := g.SW
+	// Input column iw = s·t + r is padded column PadLeft + iw: phase (PadLeft+r) mod s, position
+	// (PadLeft+r)/s + t. at[r] is where residue r's run starts within a padded row's phases.
+	var at [maxFillStride]int
+	if s > maxFillStride {
+		panic("conv: direct stride beyond the phase table")
+	}
+	for r := range s {
+		at[r] = (g.PadLeft+r)%s*pl.phaseLen + (g.PadLeft+r)/s
+	}
+	for c := range g.CG() {
+		if s == 2 {
+			base := c*pl.chanLen + g.PadTop*pl.rowLen
+			wk.split = splitArgs{even: dst[base+at[0]:], odd: dst[base+at[1]:], src: xg[c*g.H*g.W : (c+1)*g.H*g.W],
+				w: g.W, rows: g.H, dstStride: pl.rowLen}
+			runSplit2(pl.rowKernel, &wk.split)
+			continue
+		}
+		for ih := range g.H {
+			row := xg[(c*g.H+ih)*g.W : (c*g.H+ih+1)*g.W]
+			base := c*pl.chanLen + (ih+g.PadTop)*pl.rowLen
+			switch s {
+			case 1:
+				copy(dst[base+g.PadLeft:], row)
+			default:
+				for r := range min(s, g.W) {
+					out := dst[base+at[r]:]
+					for t, iw := 0, r; iw < g.W; t, iw = t+1, iw+s {
+						out[t] = row[iw]
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxFillStride bounds the horizontal stride of the direct algorithm; Choose never picks it for
+// larger strides, and Forward hands such convolutions to im2col.
+const maxFillStride = 16
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int) int { return a - floorDiv(a, b)*b }

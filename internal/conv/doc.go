@@ -1,0 +1,43 @@
+// Package conv holds the graph-free machinery of 2-D convolution and pooling: the geometry of a
+// sliding window (output sizes from pads, strides, dilations and auto_pad), an im2col BPacker
+// that feeds internal/gemm straight from the input image, the direct kernel used for depthwise
+// convolutions, the driver that picks between them, and the pooling kernels.
+//
+// It sits in internal/, below runtime/ (which decodes ONNX attributes into a Geometry) and decop/
+// (whose DecoupledConv reuses Geometry and PatchPacker to compute dot products and patch norms).
+// It knows nothing about graphs, tensors or protobufs: images are row-major []float32 slices.
+//
+// # Layouts
+//
+// An input batch x is [N, C, H, W], a filter w is [M, C/Group, KH, KW] and an output y is
+// [N, M, OH, OW], all row-major. Group g convolves input channels [g·C/Group, (g+1)·C/Group) into
+// output channels [g·M/Group, (g+1)·M/Group).
+//
+// # Algorithms
+//
+// A convolution of one image and one group is the matrix product
+//
+//	Y_g [M/Group, OH·OW] = W_g [M/Group, K] · P [K, OH·OW],   K = C/Group·KH·KW,
+//
+// where column j of the patch matrix P holds the input values under the window of output pixel j
+// (row k = (c·KH + kh)·KW + kw). Im2col computes it with gemm, packing panels of P on the fly from
+// the image (PatchPacker) so that P is never materialised; Pointwise uses the image itself as P
+// when the window is one pixel with unit stride and no padding. Direct computes each output plane
+// as a sum of shifted, scaled input rows; it wins when C/Group is 1 (depthwise), where the product
+// has K = KH·KW only and is too thin for gemm. Choose picks one from the size-independent fields
+// of a Geometry, so the choice (and the packing of the filter, see Filter) happens once, when a
+// model is planned.
+//
+// # Kernels and dispatch
+//
+// gemm brings its own micro-kernels. The direct algorithm's row kernel (taps.go) is chosen once
+// from a table that starts with the portable Go loop and is extended per architecture
+// (taps_amd64.s: AVX2+FMA). DCNET_CONV=generic in the environment, the purego build tag, or
+// UseRowKernel in tests select the portable one.
+//
+// # Pooling
+//
+// MaxPool and AveragePool share the window arithmetic (OutSize, AutoPad) and run over planes of
+// up to three spatial axes (PoolGeometry); each output's window is clipped to the input once per
+// axis, so the inner loops never test for padding.
+package conv

@@ -1,0 +1,232 @@
+package conv
+
+import "fmt"
+
+// PatchPacker is the patch (im2col) matrix P of one image and one group, seen as the right-hand
+// operand of gemm: P is [K, OutH·OutW] with K = C/Group·KH·KW, and
+//
+//	P[(c·KH + kh)·KW + kw][oh·OutW + ow] = x[c][oh·SH − PadTop + kh·DH][ow·SW − PadLeft + kw·DW],
+//
+// zero where the index falls into the padding. It implements gemm.BPacker, packing panels
+// straight from the image, so P is never stored: gemm asks for one kc×nc block at a time, which
+// stays in cache while the micro-kernel consumes it.
+type PatchPacker struct {
+	g  Geometry
+	x  []float32 // [C/Group, H, W]: the group's input channels of one image
+	ow int       // output width
+}
+
+// NewPatchPacker returns the patch matrix of the image x: [C/Group, H, W] (one image, one
+// group's channels, row-major). It panics if g is invalid or x is too short: callers validate
+// the geometry when they plan.
+func NewPatchPacker(g Geometry, x []float32) *PatchPacker {
+	if err := g.Validate(); err != nil {
+		panic("conv.NewPatchPacker: " + err.Error())
+	}
+	if need := g.CG() * g.H * g.W; len(x) < need {
+		panic(fmt.Sprintf("conv.NewPatchPacker: image has %d values, want %d", len(x), need))
+	}
+	return &PatchPacker{g: g, x: x, ow: g.OutW()}
+}
+
+// Rows is K, the number of rows of P.
+func (p *PatchPacker) Rows() int { return p.g.K() }
+
+// Cols is OutH·OutW, the number of columns of P.
+func (p *PatchPacker) Cols() int { return p.g.OutHW() }
+
+// segment is a run of panel columns that lie on one output row: lanes [lane, lane+n) of the
+// panel are output pixels (oh, ow), (oh, ow+1), ...
+type segment struct{ lane, n, oh, ow int }
+
+// PackB writes P[k0:k0+kc, j0:j0+nc] into dst as ceil(nc/nr) panels of kc×nr values (see
+// gemm.BPacker). Concurrent calls with disjoint dst are safe: the packer is read-only.
+//
+// The loop runs panel by panel, so the writes are sequential; within a panel the nr columns are
+// cut once into segments of consecutive output pixels on the same output row, and each patch
+// row then copies (stride 1) or gathers (stride > 1) one short input row piece per segment.
+func (p *PatchPacker) PackB(dst []float32, k0, kc, j0, nc, nr int) {
+	var buf [64]segment
+	for q := 0; q < nc; q += nr {
+		width := min(nr, nc-q)
+		segs := p.segments(buf[:0], j0+q, width)
+		panel := dst[(q/nr)*kc*nr : (q/nr+1)*kc*nr]
+		p.packPanel(panel, segs, k0, kc, width, nr)
+	}
+}
+
+// segments cuts the columns [j, j+width) into runs on one output row.
+func (p *PatchPacker) segments(segs []segment, j, width int) []segment {
+	oh, ow := j/p.ow, j%p.ow
+	for lane := 0; lane < width; {
+		n := min(width-lane, p.ow-ow)
+		segs = append(segs, segment{lane: lane, n: n, oh: oh, ow: ow})
+		lane += n
+		oh, ow = oh+1, 0
+	}
+	return segs
+}
+
+// packPanel fills one kc×nr panel whose first width columns are described by segs.
+func (p *PatchPacker) packPanel(panel []float32, segs []segment, k0, kc, width, nr int) {
+	if len(segs) == 1 && width == 16 && nr == 16 && p.g.KH*p.g.KW <= maxTapTable {
+		p.packPanelRow16(panel, segs[0], k0, kc)
+		return
+	}
+	g := &p.g
+	plane := g.H * g.W
+	khw := g.KH * g.KW
+	c, r := k0/khw, k0%khw
+	kh, kw := r/g.KW, r%g.KW
+	for kk := range kc {
+		out := panel[kk*nr : kk*nr+nr]
+		img := p.x[c*plane : (c+1)*plane]
+		dy, dx := kh*g.DH-g.PadTop, kw*g.DW-g.PadLeft
+		for _, s := range segs {
+			seg := out[s.lane : s.lane+s.n]
+			ih := s.oh*g.SH + dy
+			if ih < 0 || ih >= g.H {
+				clear(seg)
+				continue
+			}
+			iw := s.ow*g.SW + dx
+			if s.n == 16 && g.SW == 1 && iw >= 0 && iw+16 <= g.W {
+				// The common case of a wide image: one full 16-lane panel row from one input row.
+				*(*[16]float32)(seg) = *(*[16]float32)(img[ih*g.W+iw:])
+				continue
+			}
+			gatherRow(seg, img[ih*g.W:(ih+1)*g.W], iw, g.SW)
+		}
+		clear(out[width:])
+		if kw++; kw == g.KW {
+			kw = 0
+			if kh++; kh == g.KH {
+				kh = 0
+				c++
+			}
+		}
+	}
+}
+
+// maxTapTable bounds the kernel taps (KH·KW) of the fast path's per-panel table.
+const maxTapTable = 64
+
+// Kinds of window taps for one panel row of the fast path.
+const (
+	tapCopy    = iota // 16 consecutive input values
+	tapZero           // the input row is padding
+	tapStride2        // 16 input values 2 apart
+	tapGather         // other strides, or partly padding
+)
+
+// packPanelRow16 is packPanel for the common case of a full 16-lane panel on one output row.
+// Which input row piece a patch row reads depends only on the tap (kh, kw), not on the channel,
+// so the pieces are worked out once per panel and then reused for every channel.
+func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
+	g := &p.g
+	khw := g.KH * g.KW
+	var kind [maxTapTable]uint8
+	var off [maxTapTable]int
+	for r := range khw {
+		kh, kw := r/g.KW, r%g.KW
+		ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
+		switch {
+		case ih < 0 || ih >= g.H:
+			kind[r] = tapZero
+		case g.SW == 1 && iw >= 0 && iw+16 <= g.W:
+			kind[r], off[r] = tapCopy, ih*g.W+iw
+		case g.SW == 2 && iw >= 0 && iw+31 <= g.W:
+			kind[r], off[r] = tapStride2, ih*g.W+iw
+		default:
+			kind[r], off[r] = tapGather, ih*g.W
+		}
+	}
+	plane := g.H * g.W
+	c, r := k0/khw, k0%khw
+	for kk := range kc {
+		out := (*[16]float32)(panel[kk*16 : kk*16+16])
+		switch kind[r] {
+		case tapCopy:
+			*out = *(*[16]float32)(p.x[c*plane+off[r]:])
+		case tapZero:
+			*out = [16]float32{}
+		case tapStride2:
+			src := (*[31]float32)(p.x[c*plane+off[r]:])
+			for t := range out {
+				out[t] = src[2*t]
+			}
+		default:
+			kw := r % g.KW
+			row := p.x[c*plane+off[r] : c*plane+off[r]+g.W]
+			gatherRow(out[:], row, s.ow*g.SW+kw*g.DW-g.PadLeft, g.SW)
+		}
+		if r++; r == khw {
+			r = 0
+			c++
+		}
+	}
+}
+
+// gatherRow sets dst[t] = row[iw0 + t·stride], or zero where that index is outside row.
+func gatherRow(dst, row []float32, iw0, stride int) {
+	lo, hi := validSpan(len(dst), iw0, stride, len(row))
+	clear(dst[:lo])
+	switch {
+	case lo == hi:
+	case stride == 1:
+		copy(dst[lo:hi], row[iw0+lo:iw0+hi])
+	default:
+		src := row[iw0+lo*stride:]
+		for t := range dst[lo:hi] {
+			dst[lo+t] = src[t*stride]
+		}
+	}
+	clear(dst[hi:])
+}
+
+// validSpan returns the range [lo, hi) of t in [0, n) for which i0 + t·stride lies in [0, size).
+func validSpan(n, i0, stride, size int) (lo, hi int) {
+	if i0 < 0 {
+		lo = min(n, (-i0+stride-1)/stride)
+	}
+	hi = n
+	if last := i0 + (n-1)*stride; last >= size {
+		hi = 0
+		if size > i0 {
+			hi = (size - i0 + stride - 1) / stride
+		}
+	}
+	return lo, max(lo, hi)
+}
+
+// SumSquares sets dst[oh·OutW + ow] to the sum of the squares of column oh·OutW + ow of P: the
+// squared Euclidean norm of the (zero-padded) input patch under that output pixel, as
+// DecoupledConv needs it. len(dst) >= OutH·OutW.
+func (p *PatchPacker) SumSquares(dst []float32) {
+	g := &p.g
+	oh, ow := g.OutH(), p.ow
+	dst = dst[:oh*ow]
+	clear(dst)
+	plane := g.H * g.W
+	for c := range g.CG() {
+		img := p.x[c*plane : (c+1)*plane]
+		for kh := range g.KH {
+			for kw := range g.KW {
+				dx := kw*g.DW - g.PadLeft
+				lo, hi := validSpan(ow, dx, g.SW, g.W)
+				for y := range oh {
+					ih := y*g.SH + kh*g.DH - g.PadTop
+					if ih < 0 || ih >= g.H || lo == hi {
+						continue
+					}
+					row := img[ih*g.W : (ih+1)*g.W]
+					out := dst[y*ow+lo : y*ow+hi]
+					for t := range out {
+						v := row[dx+(lo+t)*g.SW]
+						out[t] += v * v
+					}
+				}
+			}
+		}
+	}
+}

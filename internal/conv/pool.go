@@ -1,0 +1,305 @@
+package conv
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
+
+// Window is one spatial axis of a pooling window: an input of length In, padded by PadBegin and
+// PadEnd, scanned by K taps Dilation apart with step Stride. Ceil counts a last partial step.
+type Window struct {
+	In, K, Stride, Dilation, PadBegin, PadEnd int
+	Ceil                                      bool
+}
+
+// Out is the number of window positions, or 0 if the window does not fit.
+func (w Window) Out() int {
+	return OutSize(w.In, w.K, w.Stride, w.Dilation, w.PadBegin, w.PadEnd, w.Ceil)
+}
+
+// Check validates the window; the error names the offending field.
+func (w Window) Check() error {
+	switch {
+	case w.K <= 0:
+		return fmt.Errorf("kernel size %d: must be positive", w.K)
+	case w.Stride <= 0:
+		return fmt.Errorf("stride %d: must be positive", w.Stride)
+	case w.Dilation <= 0:
+		return fmt.Errorf("dilation %d: must be positive", w.Dilation)
+	case w.PadBegin < 0 || w.PadEnd < 0:
+		return fmt.Errorf("pads %d, %d: must not be negative", w.PadBegin, w.PadEnd)
+	case w.In <= 0:
+		return fmt.Errorf("input size %d: must be positive", w.In)
+	case w.Out() <= 0:
+		return fmt.Errorf("output size: a window of %d taps (dilation %d) does not fit an input of %d padded by %d, %d",
+			w.K, w.Dilation, w.In, w.PadBegin, w.PadEnd)
+	}
+	return nil
+}
+
+// span is the part of a window at one output position: taps [lo, hi) fall inside the input
+// (tap k reads input index start + k·dilation), and padded taps fall inside the padded input.
+type span struct{ lo, hi, start, padded int }
+
+// spans returns the span of every output position of w.
+func (w Window) spans() []span {
+	out := make([]span, w.Out())
+	for o := range out {
+		start := o*w.Stride - w.PadBegin
+		lo, hi := validSpan(w.K, start, w.Dilation, w.In)
+		// Taps inside [-PadBegin, In+PadEnd): the divisor when padding counts.
+		padded := min(w.K, (w.In+w.PadEnd-start+w.Dilation-1)/w.Dilation)
+		out[o] = span{lo: lo, hi: hi, start: start, padded: padded}
+	}
+	return out
+}
+
+// PoolGeometry describes pooling over planes of up to three spatial axes [D, H, W]; 1-D and 2-D
+// pools use windows of size 1 on the leading axes (Window{In: 1, K: 1, Stride: 1, Dilation: 1}).
+type PoolGeometry struct {
+	Axes [3]Window
+}
+
+// NewPoolGeometry builds the geometry of a pool over the trailing len(w) axes (1 to 3), filling
+// the leading ones with unit windows.
+func NewPoolGeometry(w []Window) PoolGeometry {
+	var p PoolGeometry
+	unit := Window{In: 1, K: 1, Stride: 1, Dilation: 1}
+	for i := range p.Axes {
+		p.Axes[i] = unit
+	}
+	copy(p.Axes[3-len(w):], w)
+	return p
+}
+
+// Check validates every axis.
+func (p PoolGeometry) Check() error {
+	for i, w := range p.Axes {
+		if err := w.Check(); err != nil {
+			return fmt.Errorf("spatial axis %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// InLen and OutLen are the sizes of one input and one output plane.
+func (p PoolGeometry) InLen() int { return p.Axes[0].In * p.Axes[1].In * p.Axes[2].In }
+
+// OutLen is the size of one output plane.
+func (p PoolGeometry) OutLen() int { return p.Axes[0].Out() * p.Axes[1].Out() * p.Axes[2].Out() }
+
+// Poolable lists the element types of MaxPool.
+type Poolable interface {
+	float32 | float64 | int8 | uint8
+}
+
+// MaxPool sets each output to the largest input under its window, ignoring padding: x is
+// [planes, D, H, W] and y is [planes, OutD, OutH, OutW]. A NaN in the window gives NaN. If idx
+// is not nil it receives the position of each maximum (the first one on ties) as an index into
+// x: plane·InLen plus the position within the plane, counted row-major (C order) or, with
+// colMajor, column-major (the first spatial axis fastest). A window that covers padding only
+// yields the type's lowest value (−Inf for floats) and index −1. p must pass Check.
+func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, planes, threads int) {
+	pw := newPoolWalk(p)
+	lowest := lowestValue[T]()
+	parallel.For(threads, planes, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp, yp := x[pl*pw.inLen:(pl+1)*pw.inLen], y[pl*pw.outLen:(pl+1)*pw.outLen]
+			if idx != nil {
+				maxPoolIndices(pw, xp, yp, idx[pl*pw.outLen:(pl+1)*pw.outLen], lowest, pl, colMajor)
+				continue
+			}
+			poolRows(pw, yp, func(yrow []T, a, b span) {
+				for i := range yrow {
+					yrow[i] = lowest
+				}
+				poolInputRows(pw, xp, a, b, func(xrow []T) { maxRow(yrow, xrow, pw) })
+			})
+		}
+	})
+}
+
+// maxRow folds one input row into a row of maxima: yrow[ow] = max(yrow[ow], the row's taps of
+// window column ow). On the interior columns, whose windows lie wholly inside the row, it runs
+// tap by tap across the columns, so consecutive maxima do not wait on each other.
+func maxRow[T Poolable](yrow, xrow []T, pw *poolWalk) {
+	// The builtin max is branch-free (and propagates NaN): a data-dependent branch would be
+	// mispredicted about half the time on real activations.
+	l, r := pw.interior[0], pw.interior[1]
+	for k := range pw.axes[2].K {
+		off := k*pw.dw - pw.axes[2].PadBegin
+		for ow := l; ow < r; ow++ {
+			yrow[ow] = max(yrow[ow], xrow[ow*pw.axes[2].Stride+off])
+		}
+	}
+	for _, ow := range pw.border {
+		c := pw.sw[ow]
+		m := yrow[ow]
+		for k := c.lo; k < c.hi; k++ {
+			m = max(m, xrow[c.start+k*pw.dw])
+		}
+		yrow[ow] = m
+	}
+}
+
+// maxPoolIndices is MaxPool of one plane with the positions of the maxima.
+func maxPoolIndices[T Poolable](pw *poolWalk, xp, yp []T, idx []int64, lowest T, plane int, colMajor bool) {
+	o := 0
+	for _, a := range pw.sd {
+		for _, b := range pw.sh {
+			for _, c := range pw.sw {
+				best, at := lowest, -1
+				for kd := a.lo; kd < a.hi; kd++ {
+					for kh := b.lo; kh < b.hi; kh++ {
+						row := ((a.start+kd*pw.dd)*pw.h + b.start + kh*pw.dh) * pw.w
+						for kw := c.lo; kw < c.hi; kw++ {
+							pos := row + c.start + kw*pw.dw
+							if v := xp[pos]; at < 0 || v > best || (v != v && best == best) {
+								best, at = v, pos
+							}
+						}
+					}
+				}
+				yp[o] = best
+				idx[o] = poolIndex(at, plane, pw.inLen, pw.axes, colMajor)
+				o++
+			}
+		}
+	}
+}
+
+// poolWalk is the window arithmetic of one pooling call, shared by all planes.
+type poolWalk struct {
+	axes          [3]Window
+	sd, sh, sw    []span
+	h, w          int
+	dd, dh, dw    int
+	inLen, outLen int
+	// interior holds the output columns [l, r) whose windows lie wholly inside the input row;
+	// border lists the others.
+	interior [2]int
+	border   []int
+}
+
+func newPoolWalk(p PoolGeometry) *poolWalk {
+	ax := p.Axes
+	pw := &poolWalk{axes: ax, sd: ax[0].spans(), sh: ax[1].spans(), sw: ax[2].spans(),
+		h: ax[1].In, w: ax[2].In, dd: ax[0].Dilation, dh: ax[1].Dilation, dw: ax[2].Dilation,
+		inLen: p.InLen(), outLen: p.OutLen()}
+	l, r := len(pw.sw), len(pw.sw)
+	for ow, c := range pw.sw {
+		if c.lo == 0 && c.hi == ax[2].K {
+			l, r = min(l, ow), ow+1
+		}
+	}
+	// Spans are monotone, so full windows form one run.
+	pw.interior = [2]int{min(l, r), r}
+	for ow := range pw.sw {
+		if ow < pw.interior[0] || ow >= pw.interior[1] {
+			pw.border = append(pw.border, ow)
+		}
+	}
+	return pw
+}
+
+// poolRows calls fn for each output row of the plane yp with the depth and height spans of its
+// windows.
+func poolRows[T any](pw *poolWalk, yp []T, fn func(yrow []T, a, b span)) {
+	ow := len(pw.sw)
+	for i, a := range pw.sd {
+		for j, b := range pw.sh {
+			o := (i*len(pw.sh) + j) * ow
+			fn(yp[o:o+ow], a, b)
+		}
+	}
+}
+
+// poolInputRows calls fn for each input row of the plane xp that windows with depth span a and
+// height span b read.
+func poolInputRows[T any](pw *poolWalk, xp []T, a, b span, fn func(xrow []T)) {
+	for kd := a.lo; kd < a.hi; kd++ {
+		for kh := b.lo; kh < b.hi; kh++ {
+			row := ((a.start+kd*pw.dd)*pw.h + b.start + kh*pw.dh) * pw.w
+			fn(xp[row : row+pw.w])
+		}
+	}
+}
+
+// poolIndex converts a row-major position within a plane into the index MaxPool reports.
+func poolIndex(at, plane, inLen int, ax [3]Window, colMajor bool) int64 {
+	if at < 0 {
+		return -1
+	}
+	if colMajor {
+		d, h, w := ax[0].In, ax[1].In, ax[2].In
+		id, ih, iw := at/(h*w), at/w%h, at%w
+		// The first spatial axis of the tensor varies fastest. Leading unit axes do not matter.
+		at = id + ih*d + iw*d*h
+	}
+	return int64(plane*inLen + at)
+}
+
+func lowestValue[T Poolable]() T {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return T(float32(math.Inf(-1)))
+	case float64:
+		return T(math.Inf(-1))
+	case int8:
+		v := int8(math.MinInt8)
+		return T(v)
+	}
+	return 0
+}
+
+// AveragePool sets each output to the mean of the inputs under its window: x is
+// [planes, D, H, W] and y is [planes, OutD, OutH, OutW]. Padding counts as zeros in the divisor
+// if countPad (ONNX count_include_pad; taps beyond the end padding that ceil mode adds never
+// count), else only taps inside the input count. A window without any input yields 0 or NaN
+// (countPad false). p must pass Check.
+func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, planes, threads int) {
+	pw := newPoolWalk(p)
+	parallel.For(threads, planes, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp, yp := x[pl*pw.inLen:(pl+1)*pw.inLen], y[pl*pw.outLen:(pl+1)*pw.outLen]
+			poolRows(pw, yp, func(yrow []T, a, b span) {
+				clear(yrow)
+				poolInputRows(pw, xp, a, b, func(xrow []T) { sumRow(yrow, xrow, pw) })
+				rows := (a.hi - a.lo) * (b.hi - b.lo)
+				if countPad {
+					rows = a.padded * b.padded
+				}
+				for ow, c := range pw.sw {
+					n := c.hi - c.lo
+					if countPad {
+						n = c.padded
+					}
+					yrow[ow] /= T(rows * n)
+				}
+			})
+		}
+	})
+}
+
+// sumRow adds one input row's taps of every window column to a row of sums, tap by tap across
+// the interior columns as maxRow does.
+func sumRow[T float32 | float64](yrow, xrow []T, pw *poolWalk) {
+	l, r := pw.interior[0], pw.interior[1]
+	for k := range pw.axes[2].K {
+		off := k*pw.dw - pw.axes[2].PadBegin
+		for ow := l; ow < r; ow++ {
+			yrow[ow] += xrow[ow*pw.axes[2].Stride+off]
+		}
+	}
+	for _, ow := range pw.border {
+		c := pw.sw[ow]
+		s := yrow[ow]
+		for k := c.lo; k < c.hi; k++ {
+			s += xrow[c.start+k*pw.dw]
+		}
+		yrow[ow] = s
+	}
+}

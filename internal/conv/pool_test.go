@@ -1,0 +1,161 @@
+package conv
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// poolProblem is one pooling problem over planes of rank 1 to 3.
+type poolProblem struct {
+	win    []Window
+	planes int
+	x      []float64
+}
+
+func randomWindow(rng *rand.Rand) Window {
+	for {
+		w := Window{In: 1 + rng.IntN(12), K: 1 + rng.IntN(4), Stride: 1 + rng.IntN(3), Dilation: 1 + rng.IntN(2)}
+		w.PadBegin, w.PadEnd = rng.IntN(w.K), rng.IntN(w.K)
+		w.Ceil = rng.IntN(2) == 0
+		if w.Check() == nil {
+			return w
+		}
+	}
+}
+
+// refOut is the number of outputs along one axis, from the definition: floor or ceil of
+// (padded length − window span)/stride + 1, where in ceil mode a window must start before the
+// end padding.
+func refOut(w Window) int {
+	span := float64((w.K-1)*w.Dilation + 1)
+	q := (float64(w.In+w.PadBegin+w.PadEnd) - span) / float64(w.Stride)
+	if !w.Ceil {
+		return max(0, int(math.Floor(q))+1)
+	}
+	n := int(math.Ceil(q)) + 1
+	if n > 0 && (n-1)*w.Stride >= w.In+w.PadBegin {
+		n--
+	}
+	return max(0, n)
+}
+
+// reference returns max, argmax (row-major and column-major plane-local indices), and the
+// averages without and with padding in the divisor, for every output.
+func (p *poolProblem) reference() (mx []float64, argRow, argCol []int64, avg, avgPad []float64) {
+	ax := NewPoolGeometry(p.win).Axes
+	var outs, ins [3]int
+	for i, w := range ax {
+		outs[i], ins[i] = refOut(w), w.In
+	}
+	inLen := ins[0] * ins[1] * ins[2]
+	for pl := range p.planes {
+		for o0 := range outs[0] {
+			for o1 := range outs[1] {
+				for o2 := range outs[2] {
+					o := [3]int{o0, o1, o2}
+					best, bestAt, bestCol := math.Inf(-1), int64(-1), int64(-1)
+					var sum float64
+					var n, nPad int
+					for k0 := range ax[0].K {
+						for k1 := range ax[1].K {
+							for k2 := range ax[2].K {
+								k := [3]int{k0, k1, k2}
+								var at [3]int
+								inside, inPad := true, true
+								for a := range 3 {
+									at[a] = o[a]*ax[a].Stride - ax[a].PadBegin + k[a]*ax[a].Dilation
+									inside = inside && at[a] >= 0 && at[a] < ins[a]
+									inPad = inPad && at[a] < ins[a]+ax[a].PadEnd
+								}
+								if inPad {
+									nPad++
+								}
+								if !inside {
+									continue
+								}
+								n++
+								v := p.x[pl*inLen+(at[0]*ins[1]+at[1])*ins[2]+at[2]]
+								sum += v
+								if v > best || bestAt < 0 {
+									best = v
+									bestAt = int64(pl*inLen + (at[0]*ins[1]+at[1])*ins[2] + at[2])
+									bestCol = int64(pl*inLen + at[0] + at[1]*ins[0] + at[2]*ins[0]*ins[1])
+								}
+							}
+						}
+					}
+					mx, argRow, argCol = append(mx, best), append(argRow, bestAt), append(argCol, bestCol)
+					avg, avgPad = append(avg, sum/float64(n)), append(avgPad, sum/float64(nPad))
+				}
+			}
+		}
+	}
+	return
+}
+
+func TestPoolRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for iter := range 400 {
+		rank := 1 + rng.IntN(3)
+		p := &poolProblem{planes: 1 + rng.IntN(4)}
+		for range rank {
+			p.win = append(p.win, randomWindow(rng))
+		}
+		g := NewPoolGeometry(p.win)
+		if err := g.Check(); err != nil {
+			t.Fatal(err)
+		}
+		p.x = make([]float64, p.planes*g.InLen())
+		for i := range p.x {
+			// Few distinct values, so that ties exercise the first-maximum rule.
+			p.x[i] = float64(rng.IntN(7)) - 3
+		}
+		mx, argRow, argCol, avg, avgPad := p.reference()
+		if len(mx) != p.planes*g.OutLen() {
+			t.Fatalf("%+v: %d outputs, reference has %d", p.win, p.planes*g.OutLen(), len(mx))
+		}
+		threads := 1 + iter%3
+		desc := fmt.Sprintf("windows %+v planes %d threads %d", p.win, p.planes, threads)
+		x32 := make([]float32, len(p.x))
+		x8 := make([]int8, len(p.x))
+		for i, v := range p.x {
+			x32[i], x8[i] = float32(v), int8(v)
+		}
+		y32 := make([]float32, len(mx))
+		idx := make([]int64, len(mx))
+		for _, colMajor := range []bool{false, true} {
+			MaxPool(g, x32, y32, idx, colMajor, p.planes, threads)
+			want := argRow
+			if colMajor {
+				want = argCol
+			}
+			for i := range mx {
+				if float64(y32[i]) != mx[i] || idx[i] != want[i] {
+					t.Fatalf("%s colMajor=%v: max %d = %v at %d, want %v at %d", desc, colMajor, i, y32[i], idx[i], mx[i], want[i])
+				}
+			}
+		}
+		y8 := make([]int8, len(mx))
+		MaxPool(g, x8, y8, nil, false, p.planes, threads)
+		for i := range mx {
+			if float64(y8[i]) != max(mx[i], math.MinInt8) {
+				t.Fatalf("%s: int8 max %d = %v, want %v", desc, i, y8[i], mx[i])
+			}
+		}
+		y64 := make([]float64, len(mx))
+		for _, countPad := range []bool{false, true} {
+			AveragePool(g, p.x, y64, countPad, p.planes, threads)
+			want := avg
+			if countPad {
+				want = avgPad
+			}
+			for i := range want {
+				if math.IsNaN(want[i]) != math.IsNaN(y64[i]) || math.Abs(y64[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("%s countPad=%v: average %d = %v, want %v", desc, countPad, i, y64[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package conv
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// The direct kernel spends its time computing output row pieces as weighted sums of input row
+// pieces (taps). That loop is a row kernel, chosen once from a table that starts with the
+// portable Go loop (taps_generic.go) and is extended by the architecture files (taps_amd64.go:
+// AVX2+FMA).
+
+// tapArgs is the whole contract between the direct kernel and a row kernel, passed by pointer
+// so the assembly kernels take a single argument; its field offsets reach the assembly via
+// go_asm.h. The kernel computes rows of n outputs each: for r < rows and i < n,
+//
+//	v = bias (or the old value with tapAccumulate) + Σ_t w[t]·src[offs[t] + r·srcStride + i]
+//	dst[r·dstStride + i] = min(max(v, lo), hi)   (NaN stays NaN)
+//
+// The bounds express the activation: ±Inf for none, [0, +Inf] for ReLU, [Min, Max] for clip.
+// len(w) >= len(offs); runTaps checks that every index is inside dst and src.
+type tapArgs struct {
+	dst, src             []float32
+	offs                 []int
+	w                    []float32
+	n, rows              int
+	dstStride, srcStride int
+	bias                 float32
+	flags                int
+	lo, hi               float32
+}
+
+// tapAccumulate makes the row kernel start from dst instead of bias.
+const tapAccumulate = 1
+
+// splitArgs describes the stride-2 phase split of rows consecutive input rows of w values each:
+// for r < rows and i < w,
+//
+//	even[r·dstStride + i/2] = src[r·w + i]   (i even)
+//	odd[r·dstStride + i/2]  = src[r·w + i]   (i odd)
+//
+// runSplit2 checks that every index is inside the slices.
+type splitArgs struct {
+	even, odd, src     []float32
+	w, rows, dstStride int
+}
+
+// runSplit2 checks the preconditions of splitArgs, then runs the kernel's split2.
+func runSplit2(k *rowKernel, p *splitArgs) {
+	if p.rows <= 0 || p.w <= 0 {
+		return
+	}
+	last := (p.rows - 1) * p.dstStride
+	if p.dstStride < (p.w+1)/2 || last+(p.w+1)/2 > len(p.even) || last+p.w/2 > len(p.odd) || p.rows*p.w > len(p.src) {
+		panic(fmt.Sprintf("conv: splitting %d rows of %d values does not fit", p.rows, p.w))
+	}
+	k.split2(p)
+}
+
+// rowKernel is one entry of the dispatch table.
+type rowKernel struct {
+	name string
+	taps func(p *tapArgs)
+	// split2 splits rows for stride-2 phases; see splitArgs.
+	split2 func(p *splitArgs)
+	usable func() bool
+}
+
+var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, usable: func() bool { return true }}
+
+var activeRow atomic.Pointer[rowKernel]
+
+func init() { activeRow.Store(defaultRowKernel(os.Getenv("DCNET_CONV"))) }
+
+// defaultRowKernel picks the fastest usable kernel unless setting is "generic".
+func defaultRowKernel(setting string) *rowKernel {
+	best := genericRowKernel
+	if setting == "generic" {
+		return best
+	}
+	for _, k := range archRowKernels {
+		if k.usable() {
+			best = k
+		}
+	}
+	return best
+}
+
+// runTaps checks the preconditions of tapArgs that an assembly kernel cannot, then runs it.
+func runTaps(k *rowKernel, p *tapArgs) {
+	if p.n <= 0 || p.rows <= 0 {
+		return
+	}
+	if p.n > p.dstStride && p.rows > 1 || (p.rows-1)*p.dstStride+p.n > len(p.dst) {
+		panic(fmt.Sprintf("conv: %d rows of %d outputs %d apart do not fit %d values", p.rows, p.n, p.dstStride, len(p.dst)))
+	}
+	if len(p.w) < len(p.offs) {
+		panic(fmt.Sprintf("conv: %d tap weights for %d taps", len(p.w), len(p.offs)))
+	}
+	span := (p.rows-1)*p.srcStride + p.n
+	for _, o := range p.offs {
+		if o < 0 || p.srcStride < 0 || o+span > len(p.src) {
+			panic(fmt.Sprintf("conv: tap at %d+%d outside a source of %d values", o, span, len(p.src)))
+		}
+	}
+	k.taps(p)
+}
+
+// RowKernels lists the row kernels of the direct convolution this machine can run, the portable
+// one first.
+func RowKernels() []string {
+	names := []string{genericRowKernel.name}
+	for _, k := range archRowKernels {
+		if k.usable() {
+			names = append(names, k.name)
+		}
+	}
+	return names
+}
+
+// UseRowKernel makes the named row kernel (one of RowKernels) the active one for the direct
+// convolution and returns a function that restores the previous choice. It lets tests run every
+// kernel on one machine; the environment variable DCNET_CONV=generic forces the portable one.
+func UseRowKernel(name string) (restore func(), ok bool) {
+	var found *rowKernel
+	if name == genericRowKernel.name {
+		found = genericRowKernel
+	}
+	for _, k := range archRowKernels {
+		if k.name == name && k.usable() {
+			found = k
+		}
+	}
+	if found == nil {
+		return nil, false
+	}
+	prev := activeRow.Swap(found)
+	return func() { activeRow.Store(prev) }, true
+}
+
+// RowKernelName reports the active row kernel.
+func RowKernelName() string { return activeRow.Load().name }

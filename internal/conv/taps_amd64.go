@@ -1,0 +1,38 @@
+//go:build amd64 && !purego
+
+package conv
+
+import "golang.org/x/sys/cpu"
+
+// archRowKernels lists the assembly row kernels for amd64, slowest first.
+var archRowKernels = []*rowKernel{
+	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+}
+
+// tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
+// of 32 values (four ymm accumulators), then 8, then one masked block of the last 1 to 7, and
+// for each block runs over all taps, so every output is loaded and stored once however many
+// taps there are. Even and odd taps accumulate separately (halving the chain of dependent
+// multiply-adds) and are added before the activation. It is equivalent, up to that order of
+// summation, to
+//
+//	for r := range p.rows {
+//		for i := range p.n {
+//			d := r*p.dstStride + i
+//			v := p.bias // or p.dst[d] with tapAccumulate
+//			for t, o := range p.offs {
+//				v = fma(p.w[t], p.src[o+r*p.srcStride+i], v)
+//			}
+//			p.dst[d] = min(max(v, p.lo), p.hi) // NaN stays NaN
+//		}
+//	}
+//
+//go:noescape
+func tapsAVX2(p *tapArgs)
+
+// split2AVX2 is split2 (see splitArgs) with AVX2: per 16 values of a row, two shuffles pick the
+// even and the odd lanes of each 128-bit half and a permute puts the halves in order; the rest
+// of the row moves value by value. It is equivalent to split2Generic.
+//
+//go:noescape
+func split2AVX2(p *splitArgs)

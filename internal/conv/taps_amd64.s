@@ -1,0 +1,301 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "go_asm.h"
+
+// Register use in tapsAVX2:
+//   R9 dst row, R8 src row (src + r*srcStride), DX rows left, CX values left in the row,
+//   SI byte offset of the current block in the dst row and in each tap's source row,
+//   R10 offs, R11 number of taps, R12 w, BX tap index, AX and R13 tap sources,
+//   Y0..Y3 accumulators of the even taps, Y5..Y8 of the odd taps, Y4 and Y9 broadcast weights,
+//   Y10 tail mask, Y11 Y12 masked tap values, Y15 bias, Y14 lower bound, Y13 upper bound.
+//
+// Two accumulator sets halve the chain of dependent multiply-adds per output (a 3×3 filter
+// would otherwise be latency-bound at 9 chained FMAs); they are added before the store.
+// The bounds are applied as max(lo, v) then min(hi, v) with v as the second source operand,
+// which the instructions return when either operand is NaN, so NaN stays NaN.
+
+// tapMask is eight set lanes followed by eight clear ones: the 8 dwords starting n lanes before
+// the middle have exactly n leading lanes set.
+DATA tapMask<>+0(SB)/8, $-1
+DATA tapMask<>+8(SB)/8, $-1
+DATA tapMask<>+16(SB)/8, $-1
+DATA tapMask<>+24(SB)/8, $-1
+DATA tapMask<>+32(SB)/8, $0
+DATA tapMask<>+40(SB)/8, $0
+DATA tapMask<>+48(SB)/8, $0
+DATA tapMask<>+56(SB)/8, $0
+GLOBL tapMask<>(SB), RODATA|NOPTR, $64
+
+// TAPADDR loads the source address of tap i (a register) into dst: src row + offs[i]*4.
+#define TAPADDR(i, dst) \
+	MOVQ (R10)(i*8), dst; \
+	LEAQ (R8)(dst*4), dst
+
+// func tapsAVX2(p *tapArgs)
+TEXT ·tapsAVX2(SB), NOSPLIT, $0-8
+	MOVQ         p+0(FP), DI
+	MOVQ         tapArgs_dst(DI), R9
+	MOVQ         tapArgs_src(DI), R8
+	MOVQ         tapArgs_offs(DI), R10
+	MOVQ         tapArgs_offs+8(DI), R11
+	MOVQ         tapArgs_w(DI), R12
+	MOVQ         tapArgs_rows(DI), DX
+	VBROADCASTSS tapArgs_bias(DI), Y15
+	VBROADCASTSS tapArgs_lo(DI), Y14
+	VBROADCASTSS tapArgs_hi(DI), Y13
+
+row:
+	TESTQ DX, DX
+	JZ    done
+	MOVQ  tapArgs_n(DI), CX
+	XORQ  SI, SI
+
+block32:
+	CMPQ    CX, $32
+	JL      block8
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	TESTQ   $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ     load32
+	VMOVAPS Y15, Y0
+	VMOVAPS Y15, Y1
+	VMOVAPS Y15, Y2
+	VMOVAPS Y15, Y3
+	JMP     taps32
+
+load32:
+	VMOVUPS (R9)(SI*1), Y0
+	VMOVUPS 32(R9)(SI*1), Y1
+	VMOVUPS 64(R9)(SI*1), Y2
+	VMOVUPS 96(R9)(SI*1), Y3
+
+taps32:
+	XORQ BX, BX
+
+tap32:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          tap32last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Y4
+	VBROADCASTSS 4(R12)(BX*4), Y9
+	VFMADD231PS  (AX)(SI*1), Y4, Y0
+	VFMADD231PS  32(AX)(SI*1), Y4, Y1
+	VFMADD231PS  64(AX)(SI*1), Y4, Y2
+	VFMADD231PS  96(AX)(SI*1), Y4, Y3
+	VFMADD231PS  (R13)(SI*1), Y9, Y5
+	VFMADD231PS  32(R13)(SI*1), Y9, Y6
+	VFMADD231PS  64(R13)(SI*1), Y9, Y7
+	VFMADD231PS  96(R13)(SI*1), Y9, Y8
+	ADDQ         $2, BX
+	JMP          tap32
+
+tap32last:
+	CMPQ         BX, R11
+	JGE          store32
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Y4
+	VFMADD231PS  (AX)(SI*1), Y4, Y0
+	VFMADD231PS  32(AX)(SI*1), Y4, Y1
+	VFMADD231PS  64(AX)(SI*1), Y4, Y2
+	VFMADD231PS  96(AX)(SI*1), Y4, Y3
+
+store32:
+	VADDPS  Y5, Y0, Y0
+	VADDPS  Y6, Y1, Y1
+	VADDPS  Y7, Y2, Y2
+	VADDPS  Y8, Y3, Y3
+	VMAXPS  Y0, Y14, Y0
+	VMAXPS  Y1, Y14, Y1
+	VMAXPS  Y2, Y14, Y2
+	VMAXPS  Y3, Y14, Y3
+	VMINPS  Y0, Y13, Y0
+	VMINPS  Y1, Y13, Y1
+	VMINPS  Y2, Y13, Y2
+	VMINPS  Y3, Y13, Y3
+	VMOVUPS Y0, (R9)(SI*1)
+	VMOVUPS Y1, 32(R9)(SI*1)
+	VMOVUPS Y2, 64(R9)(SI*1)
+	VMOVUPS Y3, 96(R9)(SI*1)
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+	JMP     block32
+
+block8:
+	CMPQ    CX, $8
+	JL      block1
+	VXORPS  Y5, Y5, Y5
+	TESTQ   $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ     load8
+	VMOVAPS Y15, Y0
+	JMP     taps8
+
+load8:
+	VMOVUPS (R9)(SI*1), Y0
+
+taps8:
+	XORQ BX, BX
+
+tap8:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          tap8last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Y4
+	VBROADCASTSS 4(R12)(BX*4), Y9
+	VFMADD231PS  (AX)(SI*1), Y4, Y0
+	VFMADD231PS  (R13)(SI*1), Y9, Y5
+	ADDQ         $2, BX
+	JMP          tap8
+
+tap8last:
+	CMPQ         BX, R11
+	JGE          store8
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Y4
+	VFMADD231PS  (AX)(SI*1), Y4, Y0
+
+store8:
+	VADDPS  Y5, Y0, Y0
+	VMAXPS  Y0, Y14, Y0
+	VMINPS  Y0, Y13, Y0
+	VMOVUPS Y0, (R9)(SI*1)
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     block8
+
+block1:
+	// The last 1 to 7 values: a masked block whose mask has CX leading lanes set, so that
+	// nothing beyond the row is read or written.
+	TESTQ   CX, CX
+	JZ      nextrow
+	LEAQ    tapMask<>+32(SB), AX
+	MOVQ    CX, BX
+	SHLQ    $2, BX
+	SUBQ    BX, AX
+	VMOVUPS (AX), Y10
+	VXORPS  Y5, Y5, Y5
+	TESTQ   $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ     load1
+	VMOVAPS Y15, Y0
+	JMP     taps1
+
+load1:
+	VMASKMOVPS (R9)(SI*1), Y10, Y0
+
+taps1:
+	XORQ BX, BX
+
+tap1:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          tap1last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Y4
+	VBROADCASTSS 4(R12)(BX*4), Y9
+	VMASKMOVPS   (AX)(SI*1), Y10, Y11
+	VMASKMOVPS   (R13)(SI*1), Y10, Y12
+	VFMADD231PS  Y11, Y4, Y0
+	VFMADD231PS  Y12, Y9, Y5
+	ADDQ         $2, BX
+	JMP          tap1
+
+tap1last:
+	CMPQ         BX, R11
+	JGE          store1
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Y4
+	VMASKMOVPS   (AX)(SI*1), Y10, Y11
+	VFMADD231PS  Y11, Y4, Y0
+
+store1:
+	VADDPS     Y5, Y0, Y0
+	VMAXPS     Y0, Y14, Y0
+	VMINPS     Y0, Y13, Y0
+	VMASKMOVPS Y0, Y10, (R9)(SI*1)
+
+nextrow:
+	MOVQ tapArgs_dstStride(DI), AX
+	LEAQ (R9)(AX*4), R9
+	MOVQ tapArgs_srcStride(DI), AX
+	LEAQ (R8)(AX*4), R8
+	DECQ DX
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func split2AVX2(p *splitArgs)
+TEXT ·split2AVX2(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), DI
+	MOVQ splitArgs_even(DI), R8
+	MOVQ splitArgs_odd(DI), R9
+	MOVQ splitArgs_src(DI), SI
+	MOVQ splitArgs_rows(DI), DX
+
+splitrow:
+	TESTQ DX, DX
+	JZ    splitdone
+	MOVQ  splitArgs_w(DI), CX
+	MOVQ  SI, R10
+	MOVQ  R8, R11
+	MOVQ  R9, R12
+
+split16:
+	CMPQ    CX, $16
+	JL      splitpairs
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // per half: s0 s2 s8 s10 | s4 s6 s12 s14
+	VSHUFPS $0xDD, Y1, Y0, Y3 // per half: s1 s3 s9 s11 | s5 s7 s13 s15
+	VPERMPD $0xD8, Y2, Y2     // 64-bit pairs in the order 0 2 1 3
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (R11)
+	VMOVUPS Y3, (R12)
+	ADDQ    $64, R10
+	ADDQ    $32, R11
+	ADDQ    $32, R12
+	SUBQ    $16, CX
+	JMP     split16
+
+splitpairs:
+	CMPQ CX, $2
+	JL   splitlast
+	MOVL (R10), AX
+	MOVL AX, (R11)
+	MOVL 4(R10), AX
+	MOVL AX, (R12)
+	ADDQ $8, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	SUBQ $2, CX
+	JMP  splitpairs
+
+splitlast:
+	TESTQ CX, CX
+	JZ    splitnext
+	MOVL  (R10), AX
+	MOVL  AX, (R11)
+
+splitnext:
+	MOVQ splitArgs_w(DI), AX
+	LEAQ (SI)(AX*4), SI
+	MOVQ splitArgs_dstStride(DI), AX
+	LEAQ (R8)(AX*4), R8
+	LEAQ (R9)(AX*4), R9
+	DECQ DX
+	JMP  splitrow
+
+splitdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,262 @@
+package gemm
+
+import (
+	"fmt"
+
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
+
+// problem is one multiply C = A·B (+ epilogue) as the driver sees it.
+type problem struct {
+	kern    *kernel
+	m, n, k int
+	a       aSource
+	b       BPacker
+	c       []float32
+	ldc     int
+	ep      Epilogue
+	epFlags int // flags applied with the last kc block (everything but accumulation)
+}
+
+// run validates the epilogue, splits C into tasks and computes them on up to threads goroutines.
+func (p *problem) run(ep *Epilogue, threads int) {
+	if p.m <= 0 || p.n <= 0 {
+		return
+	}
+	checkC(p.m, p.n, p.c, p.ldc)
+	switch d := p.b.(type) {
+	case Dense:
+		d.check(p.k, p.n)
+	case *Dense:
+		d.check(p.k, p.n)
+	}
+	if ep != nil {
+		p.ep = *ep
+	}
+	p.epFlags = p.ep.flags(p.m, p.n)
+	if p.k <= 0 {
+		p.epilogueOnly()
+		return
+	}
+	tm, tn, workers := p.split(threads)
+	if tm*tn == 1 {
+		p.task(0, p.m, 0, p.n)
+		return
+	}
+	p.runTasks(tm, tn, workers)
+}
+
+// runTasks computes the tm x tn grid of tasks on workers goroutines. Row and column bands are
+// whole panels, split as evenly as possible. (A separate function so that only parallel calls
+// move the problem to the heap.)
+func (p *problem) runTasks(tm, tn, workers int) {
+	q := *p
+	mPanels, nPanels := ceilDiv(q.m, q.kern.mr), ceilDiv(q.n, q.kern.nr)
+	parallel.ForEach(workers, tm*tn, func(_, t int) {
+		ti, tj := t/tn, t%tn
+		i0, i1 := q.kern.mr*(mPanels*ti/tm), min(q.m, q.kern.mr*(mPanels*(ti+1)/tm))
+		j0, j1 := q.kern.nr*(nPanels*tj/tn), min(q.n, q.kern.nr*(nPanels*(tj+1)/tn))
+		if i0 < i1 && j0 < j1 {
+			q.task(i0, i1, j0, j1)
+		}
+	})
+}
+
+// flags validates e against an m x n output and returns the tile flags of its final stage.
+func (e *Epilogue) flags(m, n int) int {
+	f := 0
+	if e.RowBias != nil {
+		if len(e.RowBias) < m {
+			panic(fmt.Sprintf("gemm: epilogue RowBias has %d values, want %d", len(e.RowBias), m))
+		}
+		f |= flagRowBias
+	}
+	if e.ColBias != nil {
+		if len(e.ColBias) < n {
+			panic(fmt.Sprintf("gemm: epilogue ColBias has %d values, want %d", len(e.ColBias), n))
+		}
+		f |= flagColBias
+	}
+	if e.Residual != nil {
+		checkMatrix("Residual", m, n, e.Residual, e.LdRes)
+		f |= flagResidual
+	}
+	switch e.Act {
+	case ActNone:
+	case ActRelu:
+		f |= flagRelu
+	case ActClip:
+		f |= flagClip
+	default:
+		panic(fmt.Sprintf("gemm: unknown epilogue activation %d", e.Act))
+	}
+	return f
+}
+
+// epilogueOnly handles k == 0, where the product is zero but the epilogue still applies.
+func (p *problem) epilogueOnly() {
+	zeros := make([]float32, p.n)
+	var args microArgs
+	p.setTileArgs(&args, 0, 0, p.epFlags)
+	if p.ep.Accumulate {
+		args.flags |= flagLoadC
+	}
+	finishTile(zeros, 0, &args, p.m, p.n)
+	if p.ep.Tile != nil {
+		p.ep.Tile(p.c, p.ldc, 0, 0, p.m, p.n)
+	}
+}
+
+// Costs that steer the split into tasks, in units of one multiply-add of the micro-kernel.
+const (
+	// packCost is the price of packing one element: the AVX2 kernel retires 16 multiply-adds per
+	// cycle while packing moves about two elements per cycle (measured on Zen 3).
+	packCost = 8
+	// streamCost is the price of reading one element of a pre-packed A into L2. Every task reads
+	// its rows of A once per nc columns, so narrow column bands multiply the traffic.
+	streamCost = 4
+)
+
+// minTaskWork keeps tasks large enough that starting a goroutine (about a microsecond) is noise:
+// below this many multiply-adds per worker a product runs on fewer goroutines, down to the calling
+// one alone. Tests lower it to exercise the split on small matrices.
+var minTaskWork = 1 << 18
+
+// split chooses how many row bands (tm) and column bands (tn) cut C into tasks, and how many
+// workers run them. It minimises an estimate of the finishing time: each worker runs
+// ceil(tasks/workers) tasks, plus half a task of slack because workers never run exactly in step
+// (the machine may be shared), where a task costs its padded multiply-adds plus moving its
+// operands: every task packs its columns of B and packs (or, if pre-packed, streams) its rows of
+// A. So row bands repeat the work on B and column bands the work on A, and several tasks per
+// worker are chosen only when the slack they save outweighs that.
+func (p *problem) split(threads int) (tm, tn, workers int) {
+	mr, nr := p.kern.mr, p.kern.nr
+	mPanels, nPanels := ceilDiv(p.m, mr), ceilDiv(p.n, nr)
+	work := mPanels * mr * nPanels * nr * p.k
+	workers = min(threads, work/minTaskWork, mPanels*nPanels)
+	if workers <= 1 {
+		return 1, 1, 1
+	}
+	best := -1.0
+	tm, tn = 1, 1
+	for perWorker := 1; perWorker <= 8; perWorker *= 2 {
+		tasks := workers * perWorker
+		for rows := 1; rows <= min(tasks, mPanels); rows++ {
+			cols := tasks / rows
+			if rows*cols != tasks || cols > nPanels {
+				continue
+			}
+			h, w := ceilDiv(mPanels, rows)*mr, ceilDiv(nPanels, cols)*nr
+			task := float64(h*w*p.k) + packCost*float64(w*p.k)
+			if p.a.packed == nil {
+				task += packCost * float64(h*p.k)
+			} else {
+				task += streamCost * float64(h*p.k)
+			}
+			cost := (float64(perWorker) + 0.5) * task
+			if best < 0 || cost < best {
+				best, tm, tn = cost, rows, cols
+			}
+		}
+	}
+	return tm, tn, workers
+}
+
+// task computes the block C[i0:i1, j0:j1] (i0 a multiple of mr) completely, packing its own
+// operands: columns in blocks of nc, the inner dimension in blocks of kc, rows in blocks of mc.
+func (p *problem) task(i0, i1, j0, j1 int) {
+	kn := p.kern
+	ws := workspaces.Get().(*workspace)
+	defer ws.release()
+	ncMax := min(kn.nc, ceilDiv(j1-j0, kn.nr)*kn.nr)
+	kc, mc := p.blockDepth(), blockRows(i1-i0, kn.mc, kn.mr)
+	aBuf, bBuf := ws.buffers(mc*kc, ncMax*kc)
+	if p.a.packed != nil {
+		aBuf = nil
+	}
+	for jc := j0; jc < j1; jc += kn.nc {
+		ncb := min(kn.nc, j1-jc)
+		for pc := 0; pc < p.k; pc += kc {
+			kcb := min(kc, p.k-pc)
+			bp := bBuf[:ceilDiv(ncb, kn.nr)*kn.nr*kcb]
+			p.b.PackB(bp, pc, kcb, jc, ncb, kn.nr)
+			flags := p.epFlags
+			if pc+kcb < p.k {
+				flags = 0 // not the last kc block: the epilogue waits for the full sum
+			}
+			if pc > 0 || p.ep.Accumulate {
+				flags |= flagLoadC
+			}
+			for ic := i0; ic < i1; ic += mc {
+				mcb := min(mc, i1-ic)
+				ap := p.a.block(kn.mr, ic, mcb, pc, kcb, aBuf)
+				p.macro(ws, ap, bp, ic, mcb, jc, ncb, kcb, flags)
+				if pc+kcb >= p.k && p.ep.Tile != nil {
+					p.ep.Tile(p.c[ic*p.ldc+jc:], p.ldc, ic, jc, mcb, ncb)
+				}
+			}
+		}
+	}
+}
+
+// blockDepth is the depth of the kc-blocks: the one A was packed with, or the balanced one.
+func (p *problem) blockDepth() int {
+	if p.a.packed != nil {
+		return p.a.packed.kc
+	}
+	return blockDepth(p.k, p.kern.kc)
+}
+
+// macro multiplies the packed mcb x kcb block ap by the packed kcb x ncb block bp into
+// C[ic:ic+mcb, jc:jc+ncb]. Each B panel is reused against every A panel while it sits in L1.
+// The kernel arguments live in the workspace: passed through a function value, a local struct
+// would escape to the heap once per tile.
+func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, flags int) {
+	kn := p.kern
+	mr, nr := kn.mr, kn.nr
+	args, edge := &ws.args, &ws.edgeArgs
+	tiles := ceilDiv(mcb, mr)
+	lastRows := mcb - (tiles-1)*mr
+	for jr := 0; jr < ncb; jr += nr {
+		bPanel := bp[jr*kcb : (jr+nr)*kcb]
+		cols := ncb - jr
+		micro, width := kn.micro, nr
+		if cols <= nr/2 && kn.half != nil {
+			micro, width = kn.half, nr/2
+		}
+		if cols >= width {
+			p.setTileArgs(args, ic, jc+jr, flags)
+			args.a, args.b, args.kc = ap[:tiles*mr*kcb], bPanel, kcb
+			args.tiles, args.lastRows = tiles, lastRows
+			micro(args)
+			continue
+		}
+		// Partial panel at the right edge of C: compute full tiles into scratch, then finish the
+		// valid columns in Go.
+		for ir := 0; ir < mcb; ir += mr {
+			*edge = microArgs{a: ap[ir*kcb : (ir+mr)*kcb], b: bPanel, kc: kcb, tiles: 1, lastRows: mr,
+				c: ws.edge[:mr*nr], ldc: nr}
+			micro(edge)
+			p.setTileArgs(args, ic+ir, jc+jr, flags)
+			finishTile(ws.edge[:], nr, args, min(mr, mcb-ir), cols)
+		}
+	}
+}
+
+// maxTile bounds mr*nr over all kernels (room for a future 14x32 AVX-512 tile).
+const maxTile = 512
+
+// setTileArgs fills the C and epilogue fields of the micro-kernel arguments for the tile at (i, j).
+func (p *problem) setTileArgs(args *microArgs, i, j, flags int) {
+	args.c, args.ldc, args.flags = p.c[i*p.ldc+j:], p.ldc, flags
+	args.min, args.max = p.ep.Min, p.ep.Max
+	if flags&flagRowBias != 0 {
+		args.rowBias = p.ep.RowBias[i:]
+	}
+	if flags&flagColBias != 0 {
+		args.colBias = p.ep.ColBias[j:]
+	}
+	if flags&flagResidual != 0 {
+		args.res, args.ldRes = p.ep.Residual[i*p.ep.LdRes+j:], p.ep.LdRes
+	}
+}

@@ -1,0 +1,68 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// archKernels lists the assembly kernels for amd64, slowest first; the dispatcher takes the last
+// usable one. An AVX-512 kernel (e.g. 14x32 with 28 zmm accumulators) would be appended here with
+// usable = cpu.X86.HasAVX512F, once it can be tested on such a machine.
+var archKernels = []*kernel{
+	{
+		name: "avx2-fma 6x16", mr: 6, nr: 16,
+		// kc: a 256 x 16 B panel is 16 KiB, half of L1d. mc: the 144 x 256 A block is 144 KiB of the
+		// 512 KiB L2. nc: the 256 x 2048 B block is 2 MiB of L3.
+		mc: 144, kc: 256, nc: 2048,
+		micro:  kern6x16,
+		half:   kern6x8,
+		usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
+	},
+}
+
+// kern6x16 computes p.tiles full 6x16 tiles with AVX2 and FMA: twelve ymm accumulators hold a
+// tile, and each step of the inner loop loads two vectors of B, broadcasts six values of A and
+// issues twelve fused multiply-adds. It is equivalent to
+//
+//	for t := 0; t < p.tiles; t++ {
+//		var acc [6 * 16]float32
+//		for kk := 0; kk < p.kc; kk++ {
+//			for r := 0; r < 6; r++ {
+//				for j := 0; j < 16; j++ {
+//					acc[r*16+j] += p.a[(t*p.kc+kk)*6+r] * p.b[kk*16+j] // fused: one rounding
+//				}
+//			}
+//		}
+//		q := *p // the tile's view: rows t*6 to t*6+5
+//		q.c = p.c[t*6*p.ldc:]
+//		if p.flags&flagRowBias != 0 { q.rowBias = p.rowBias[t*6:] }
+//		if p.flags&flagResidual != 0 { q.res = p.res[t*6*p.ldRes:] }
+//		rows := 6
+//		if t == p.tiles-1 { rows = p.lastRows }
+//		finishTile(acc[:], 16, &q, rows, 16) // same flags, applied in the same order
+//	}
+//
+//go:noescape
+func kern6x16(p *microArgs)
+
+// packRows16 packs full 16-wide panels of a row-major matrix, walking the source row by row. It
+// uses SSE moves only, which every amd64 CPU has. It is equivalent to
+//
+//	for kk := 0; kk < kc; kk++ {
+//		for p := 0; p < panels; p++ {
+//			copy(dst[p*kc*16+kk*16:][:16], src[kk*ld+p*16:][:16])
+//		}
+//	}
+//
+// The caller guarantees len(dst) >= panels*kc*16 and len(src) >= (kc-1)*ld + panels*16.
+//
+//go:noescape
+func packRows16(dst, src []float32, ld, kc, panels int)
+
+// kern6x8 is kern6x16 restricted to columns 0-7 of the 16-wide B panels and of C; it serves the
+// last panel when at most 8 columns remain. Even and odd steps accumulate separately (twelve
+// independent sums, enough to hide the latency of the multiply-adds) and are added at the end.
+// It is equivalent to kern6x16's loop with 8 in place of 16 as the column count, p.b still read
+// with a stride of 16.
+//
+//go:noescape
+func kern6x8(p *microArgs)

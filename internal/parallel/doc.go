@@ -1,0 +1,7 @@
+// Package parallel holds the tiny fork-join helpers that the graph-free kernels in internal/ use to
+// spread a loop over a few goroutines. It sits at the bottom of the pipeline: it knows nothing about
+// tensors, graphs or models, and the runtime decides how many threads a call may use.
+//
+// Every helper runs on the calling goroutine alone when one worker is enough, so small loops pay no
+// goroutine start-up cost, and every helper returns only after all work has finished.
+package parallel

@@ -1,0 +1,119 @@
+package parallel
+
+import (
+	"sync"
+	"testing"
+)
+
+// TestForCoversRangeOnce checks that the chunks of For are contiguous, disjoint, cover [0, n)
+// exactly, and that their number never exceeds the thread budget.
+func TestForCoversRangeOnce(t *testing.T) {
+	for _, threads := range []int{-1, 0, 1, 2, 3, 7, 64} {
+		for _, n := range []int{0, 1, 2, 3, 5, 10, 63, 1000} {
+			hits := make([]int, n)
+			var mu sync.Mutex
+			calls := 0
+			For(threads, n, func(lo, hi int) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if lo >= hi {
+					t.Errorf("threads=%d n=%d: empty chunk [%d,%d)", threads, n, lo, hi)
+				}
+				for i := lo; i < hi; i++ {
+					hits[i]++
+				}
+			})
+			for i, h := range hits {
+				if h != 1 {
+					t.Fatalf("threads=%d n=%d: index %d visited %d times", threads, n, i, h)
+				}
+			}
+			if limit := max(threads, 1); calls > limit {
+				t.Errorf("threads=%d n=%d: %d chunks, want at most %d", threads, n, calls, limit)
+			}
+		}
+	}
+}
+
+// TestForInlineWhenSingleThreaded checks that one thread means one call covering everything, which
+// callers rely on to avoid goroutine start-up cost.
+func TestForInlineWhenSingleThreaded(t *testing.T) {
+	var got [][2]int
+	For(1, 17, func(lo, hi int) { got = append(got, [2]int{lo, hi}) })
+	if len(got) != 1 || got[0] != [2]int{0, 17} {
+		t.Fatalf("For(1, 17) chunks = %v, want [[0 17]]", got)
+	}
+}
+
+// TestForEachVisitsEveryIndexOnce checks the dynamic scheduler: every index exactly once, worker
+// numbers within [0, threads).
+func TestForEachVisitsEveryIndexOnce(t *testing.T) {
+	for _, threads := range []int{0, 1, 2, 3, 8} {
+		for _, n := range []int{0, 1, 2, 7, 100} {
+			hits := make([]int, n)
+			var mu sync.Mutex
+			ForEach(threads, n, func(worker, i int) {
+				mu.Lock()
+				defer mu.Unlock()
+				if worker < 0 || worker >= max(threads, 1) {
+					t.Errorf("threads=%d: worker %d out of range", threads, worker)
+				}
+				hits[i]++
+			})
+			for i, h := range hits {
+				if h != 1 {
+					t.Fatalf("threads=%d n=%d: index %d visited %d times", threads, n, i, h)
+				}
+			}
+		}
+	}
+}
+
+// TestForEachInlineOrder checks that a single worker visits indices in order on the caller.
+func TestForEachInlineOrder(t *testing.T) {
+	var got []int
+	ForEach(1, 5, func(worker, i int) { got = append(got, i) })
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("ForEach(1, 5) order = %v", got)
+		}
+	}
+	if len(got) != 5 {
+		t.Fatalf("ForEach(1, 5) visited %d indices", len(got))
+	}
+}
+
+// A panic on a worker goroutine reaches the caller, where it can be
+// recovered, instead of killing the process.
+func TestPanicReachesCaller(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func()
+	}{
+		{"For", func() {
+			For(4, 100, func(lo, hi int) {
+				if lo > 0 {
+					panic("boom")
+				}
+			})
+		}},
+		{"ForEach", func() {
+			ForEach(4, 100, func(_, i int) {
+				if i == 57 {
+					panic("boom")
+				}
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Fatalf("recovered %v, want boom", r)
+				}
+			}()
+			tc.run()
+			t.Fatal("no panic")
+		})
+	}
+}
