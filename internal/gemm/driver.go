@@ -147,7 +147,7 @@ func (p *problem) split(threads int) (tm, tn, workers int) {
 				continue
 			}
 			h, w := ceilDiv(mPanels, rows)*mr, ceilDiv(nPanels, cols)*nr
-			task := float64(h*w*p.k) + packCost*float64(w*p.k)
+			task := float64(h*w*p.k) + p.bPackCost()*float64(w*p.k)
 			if p.a.packed == nil {
 				task += packCost * float64(h*p.k)
 			} else {
@@ -160,6 +160,15 @@ func (p *problem) split(threads int) (tm, tn, workers int) {
 		}
 	}
 	return tm, tn, workers
+}
+
+// bPackCost is the price of packing one element of B: packCost, or what B says it costs if it
+// gathers its panels from elsewhere (an im2col packer costs several times a dense copy).
+func (p *problem) bPackCost() float64 {
+	if c, ok := p.b.(PackCoster); ok {
+		return c.PackCost()
+	}
+	return packCost
 }
 
 // task computes the block C[i0:i1, j0:j1] (i0 a multiple of mr) completely, packing its own

@@ -54,6 +54,14 @@ type BPacker interface {
 	PackB(dst []float32, k0, kc, j0, nc, nr int)
 }
 
+// PackCoster is implemented by a BPacker whose packing costs more than copying a dense matrix.
+// PackCost is the price of packing one element in multiply-adds of the micro-kernel (a dense
+// copy costs about 8); the driver weighs it against computing when it splits a product among
+// threads, since every band of rows packs its columns of B again.
+type PackCoster interface {
+	PackCost() float64
+}
+
 // Dense is a BPacker over an ordinary row-major matrix: B is k x n with row stride Ld, so
 // B[kk][j] = Data[kk*Ld+j], or, if Trans, B is stored as n x k (row stride Ld) and used
 // transposed, so B[kk][j] = Data[j*Ld+kk].
