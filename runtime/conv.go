@@ -151,8 +151,7 @@ type convFusion struct {
 // convKernel is a planned Conv: x: [N, C, H, W] (or [N, C, W]), w: [M, C/group, kH, kW],
 // optional b: [M] → y: [N, M, OH, OW].
 type convKernel struct {
-	win   windowAttrs
-	group int
+	attrs ConvAttrs
 	fuse  convFusion
 	// Planned when W (and B) are constant: the filter, packed for its algorithm.
 	filter *conv.Filter
@@ -167,26 +166,18 @@ func buildConvFused(n *Node, fuse convFusion) (Kernel, error) {
 	if n.NumInputs() < 2 || !n.HasInput(0) || !n.HasInput(1) {
 		return nil, n.Errorf("expected inputs X and W, got %d inputs", n.NumInputs())
 	}
-	k := &convKernel{fuse: fuse, group: int(n.Int("group", 1))}
 	w := n.Const(1)
-	spatial := 0
-	if w != nil {
-		spatial = w.Rank() - 2
+	if w != nil && w.DType() != Float32 {
+		return nil, n.Errorf("input W: element type %v is not supported (FLOAT only)", w.DType())
 	}
-	k.win = decodeWindowAttrs(n, spatial)
-	if err := n.Err(); err != nil {
+	attrs, err := DecodeConvAttrs(n, w)
+	if err != nil {
 		return nil, err
 	}
-	if k.group <= 0 {
-		return nil, n.Errorf("attribute \"group\": expected a positive integer, got %d", k.group)
-	}
-	if k.win.spatial > 2 {
-		return nil, n.Errorf("unsupported: %d-D convolution (only 1-D and 2-D are implemented)", k.win.spatial)
-	}
+	k := &convKernel{attrs: attrs, fuse: fuse}
 	if w != nil {
-		if err := k.planFilter(n, w); err != nil {
-			return nil, err
-		}
+		k.wShape = w.Shape()
+		k.filter = conv.NewFilter(attrs.FilterGeometry(w.Shape()), w.Float32s(), conv.Auto, true)
 	}
 	if b := n.Const(2); b != nil && k.filter != nil {
 		if b.DType() != Float32 || b.Rank() != 1 || b.Shape()[0] != k.wShape[0] {
@@ -197,74 +188,16 @@ func buildConvFused(n *Node, fuse convFusion) (Kernel, error) {
 	return k, nil
 }
 
-// planFilter checks the constant filter against the attributes and prepares it.
-func (k *convKernel) planFilter(n *Node, w *Tensor) error {
-	if w.DType() != Float32 {
-		return n.Errorf("input W: element type %v is not supported (FLOAT only)", w.DType())
-	}
-	if w.Rank() < 3 {
-		return n.Errorf("input W: expected rank 3 or 4 ([M, C/group, kernel...]), got %v", w)
-	}
-	if err := k.checkKernelShape(w.Shape()); err != nil {
-		return n.Errorf("%v", err)
-	}
-	a, _ := k.win.forRank(w.Rank() - 2)
-	g := convGeometry(a, k.group, w.Shape(), nil)
-	if err := g.CheckFilter(); err != nil {
-		return n.Errorf("input W %v with attribute \"group\" %d: %v", w, k.group, err)
-	}
-	k.wShape = w.Shape()
-	k.filter = conv.NewFilter(g, w.Float32s(), conv.Auto, true)
-	return nil
-}
-
-// checkKernelShape compares kernel_shape, if set, with the filter's spatial dimensions.
-func (k *convKernel) checkKernelShape(wShape []int) error {
-	if k.win.kernel == nil {
-		return nil
-	}
-	if !SameShape(k.win.kernel, wShape[2:]) {
-		return fmt.Errorf("attribute \"kernel_shape\": %v does not match the filter's spatial shape %v", k.win.kernel, wShape[2:])
-	}
-	return nil
-}
-
-// convGeometry is the geometry of a Conv with filter w: [M, C/group, kernel...] and the
-// attributes a (of the filter's rank). in holds the input's spatial size; if it is nil the
-// input size is left at zero (one for the height of a 1-D convolution) and the pads are the explicit ones (auto_pad is resolved per input,
-// which never changes the algorithm conv.Choose picks: a 1×1 unit-stride window gets no padding).
-func convGeometry(a windowAttrs, group int, wShape, in []int) conv.Geometry {
-	last := a.spatial - 1
-	g := conv.Geometry{
-		C: wShape[1] * group, M: wShape[0], Group: group,
-		KH: 1, SH: 1, DH: 1, H: 1,
-		KW: wShape[len(wShape)-1], SW: a.strides[last], DW: a.dilations[last],
-	}
-	axis := func(i, k int) (size, begin, end int) {
-		if in == nil {
-			if a.autoPad != conv.NotSet {
-				return 0, 0, 0
-			}
-			return 0, a.pads[i], a.pads[a.spatial+i]
-		}
-		begin, end = a.axisPads(i, in[i], k)
-		return in[i], begin, end
-	}
-	g.W, g.PadLeft, g.PadRight = axis(last, g.KW)
-	if a.spatial == 2 {
-		g.KH, g.SH, g.DH = wShape[2], a.strides[0], a.dilations[0]
-		g.H, g.PadTop, g.PadBottom = axis(0, g.KH)
-	}
-	return g
-}
-
 // Run implements Kernel.
 func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	x, w, b := in[0], in[1], convOptionalInput(in, 2)
 	if x.DType() != Float32 || w.DType() != Float32 {
 		return rc.Errorf("inputs X %v and W %v: only FLOAT is supported", x, w)
 	}
-	g, err := k.geometry(x, w)
+	if k.wShape != nil && !SameShape(w.Shape(), k.wShape) {
+		return rc.Errorf("input W %v: differs from the planned constant %v", w, ShapeString(k.wShape))
+	}
+	g, err := k.attrs.Geometry(x, w)
 	if err != nil {
 		return rc.Errorf("%v", err)
 	}
@@ -288,38 +221,6 @@ func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	f.Forward(g, x.Float32s(), y.Float32s(), x.Shape()[0], ep, rc.Threads())
 	out[0] = y
 	return nil
-}
-
-// geometry derives the convolution geometry from the run-time shapes and checks it.
-func (k *convKernel) geometry(x, w *Tensor) (conv.Geometry, error) {
-	spatial := x.Rank() - 2
-	switch {
-	case spatial < 1:
-		return conv.Geometry{}, fmt.Errorf("input X: expected rank 3 or 4 ([N, C, spatial...]), got %v", x)
-	case spatial > 2:
-		return conv.Geometry{}, fmt.Errorf("unsupported: %d-D convolution of X %v (only 1-D and 2-D are implemented)", spatial, x)
-	case w.Rank() != x.Rank():
-		return conv.Geometry{}, fmt.Errorf("input W %v: expected rank %d like X %v", w, x.Rank(), x)
-	}
-	if k.wShape != nil && !SameShape(w.Shape(), k.wShape) {
-		return conv.Geometry{}, fmt.Errorf("input W %v: differs from the planned constant %v", w, ShapeString(k.wShape))
-	}
-	a, err := k.win.forInput(x)
-	if err != nil {
-		return conv.Geometry{}, err
-	}
-	if err := k.checkKernelShape(w.Shape()); err != nil {
-		return conv.Geometry{}, err
-	}
-	ws, xs := w.Shape(), x.Shape()
-	if xs[1] != ws[1]*k.group {
-		return conv.Geometry{}, fmt.Errorf("input X %v has %d channels; W %v with group %d expects %d", x, xs[1], w, k.group, ws[1]*k.group)
-	}
-	g := convGeometry(a, k.group, ws, xs[2:])
-	if err := g.Validate(); err != nil {
-		return conv.Geometry{}, fmt.Errorf("X %v, W %v: %v", x, w, err)
-	}
-	return g, nil
 }
 
 // convOptionalInput returns in[i], or nil if the slot is absent.

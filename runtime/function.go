@@ -26,6 +26,12 @@ func (b *graphBuilder) expandFunctions(nodes []*onnx.NodeProto) ([]*onnx.NodePro
 	return b.expand(nodes, 0, "")
 }
 
+// functionKey identifies a model-local function: ONNX resolves a call by
+// domain, name and (IR 10) overload.
+func functionKey(domain, name, overload string) string {
+	return canonicalDomain(domain) + "/" + name + "/" + overload
+}
+
 func (b *graphBuilder) nextCall() int {
 	b.calls++
 	return b.calls
@@ -35,7 +41,7 @@ func (b *graphBuilder) expand(nodes []*onnx.NodeProto, depth int, prefix string)
 	var out []*onnx.NodeProto
 	for i, n := range nodes {
 		d := canonicalDomain(n.GetDomain())
-		f, isFunc := b.funcs[d+"/"+n.GetOpType()]
+		f, isFunc := b.funcs[functionKey(d, n.GetOpType(), n.GetOverload())]
 		if !isFunc || b.opts.registry.Has(d, n.GetOpType()) {
 			out = append(out, n)
 			continue

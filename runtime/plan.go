@@ -60,7 +60,7 @@ func compile(m *onnx.ModelProto, opts *Options) (*plan, error) {
 	}
 	b := &graphBuilder{opts: opts, opsets: modelOpsets(m), ids: map[string]int{}, p: &plan{}, funcs: map[string]*onnx.FunctionProto{}}
 	for _, f := range m.GetFunctions() {
-		b.funcs[canonicalDomain(f.GetDomain())+"/"+f.GetName()] = f
+		b.funcs[functionKey(f.GetDomain(), f.GetName(), f.GetOverload())] = f
 	}
 	if _, ok := b.opsets[""]; !ok {
 		return nil, errors.New("model has no opset_import for the default ONNX domain")

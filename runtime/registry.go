@@ -26,6 +26,19 @@ func (f KernelFunc) Run(rc *RunContext, in, out []*Tensor) error { return f(rc, 
 // the kernel, or an error naming the node (use n.Errorf).
 type Builder func(n *Node) (Kernel, error)
 
+// Requiring wraps a builder so that planning fails, naming the node, when
+// one of the first k inputs (the operator's required ones) is absent.
+func Requiring(k int, b Builder) Builder {
+	return func(n *Node) (Kernel, error) {
+		for i := 0; i < k; i++ {
+			if !n.HasInput(i) {
+				return nil, n.Errorf("input %d is required but absent", i)
+			}
+		}
+		return b(n)
+	}
+}
+
 // Registry maps (domain, op_type, since_version) to builders. The default
 // ONNX domain is "" ("ai.onnx" is accepted as the same domain).
 type Registry struct {

@@ -423,3 +423,48 @@ func TestRecursiveFunctionRejected(t *testing.T) {
 		t.Fatalf("got %v, want a nesting error", err)
 	}
 }
+
+// Every built-in operator given an absent (empty-named) first input, which
+// no standard operator allows, fails with an error of its own rather than an
+// internal error from a nil tensor.
+func TestAbsentRequiredInput(t *testing.T) {
+	for _, op := range runtime.Builtins().Ops() {
+		m := newTestGraph(18).input("x", 2, 2).node("n", op, []string{"", "x"}, []string{"y"}).output("y").model()
+		s, err := runtime.NewSessionFromModel(m)
+		if err == nil {
+			_, err = s.Run(context.Background(), map[string]*runtime.Tensor{"x": runtime.New([]int{2, 2}, []float32{1, 2, 3, 4})})
+		}
+		if err == nil {
+			t.Errorf("%s: no error for an absent first input", op)
+		} else if strings.Contains(err.Error(), "internal error") {
+			t.Errorf("%s: %v", op, err)
+		}
+	}
+}
+
+// Two model-local functions with one name and different overloads: each
+// call runs the body its overload names.
+func TestFunctionOverloads(t *testing.T) {
+	body := func(overload, op string) *onnx.FunctionProto {
+		return &onnx.FunctionProto{
+			Name: proto.String("F"), Domain: proto.String("com.example"), Overload: proto.String(overload),
+			Input: []string{"a"}, Output: []string{"b"},
+			OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
+			Node:        []*onnx.NodeProto{{OpType: proto.String(op), Input: []string{"a"}, Output: []string{"b"}}},
+		}
+	}
+	tg := newTestGraph(13).input("x", 2)
+	tg.g.Node = append(tg.g.Node,
+		&onnx.NodeProto{Name: proto.String("neg"), OpType: proto.String("F"), Domain: proto.String("com.example"), Overload: proto.String("neg"), Input: []string{"x"}, Output: []string{"y"}},
+		&onnx.NodeProto{Name: proto.String("abs"), OpType: proto.String("F"), Domain: proto.String("com.example"), Overload: proto.String("abs"), Input: []string{"x"}, Output: []string{"z"}})
+	tg.output("y", "z")
+	tg.opsets = append(tg.opsets, &onnx.OperatorSetIdProto{Domain: proto.String("com.example"), Version: proto.Int64(1)})
+	tg.funcs = []*onnx.FunctionProto{body("neg", "Neg"), body("abs", "Abs")}
+	res, err := tg.session(t).Run(context.Background(), map[string]*runtime.Tensor{"x": runtime.New([]int{2}, []float32{-3, 4})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, z := res["y"].Float32s(), res["z"].Float32s(); y[0] != 3 || y[1] != -4 || z[0] != 3 || z[1] != 4 {
+		t.Fatalf("y = %v (want [3 -4]), z = %v (want [3 4])", y, z)
+	}
+}

@@ -21,45 +21,45 @@ import (
 func registerShapeOps(r *Registry) {
 	// Reshape-1 takes the shape as an attribute; from 5 it is input 1;
 	// allowzero arrives in 14.
-	r.Register("", "Reshape", 1, buildReshapeV1)
-	r.Register("", "Reshape", 5, buildReshape)
-	r.Register("", "Flatten", 1, buildFlatten) // negative axis from 11
-	r.Register("", "Squeeze", 1, buildSqueezeV1)
-	r.Register("", "Squeeze", 13, buildSqueeze) // axes becomes an input
-	r.Register("", "Unsqueeze", 1, buildUnsqueezeV1)
-	r.Register("", "Unsqueeze", 13, buildUnsqueeze)
-	r.Register("", "Identity", 1, buildIdentity)
-	r.Register("", "Dropout", 1, buildDropoutV1)   // mask has the input's type
-	r.Register("", "Dropout", 10, buildDropoutV10) // mask is bool
-	r.Register("", "Dropout", 12, buildDropout)    // ratio, training_mode inputs
-	r.Register("", "Shape", 1, buildShape)         // start/end from 15
-	r.Register("", "Size", 1, buildSize)
+	r.Register("", "Reshape", 1, Requiring(1, buildReshapeV1))
+	r.Register("", "Reshape", 5, Requiring(2, buildReshape))
+	r.Register("", "Flatten", 1, Requiring(1, buildFlatten)) // negative axis from 11
+	r.Register("", "Squeeze", 1, Requiring(1, buildSqueezeV1))
+	r.Register("", "Squeeze", 13, Requiring(1, buildSqueeze)) // axes becomes an input
+	r.Register("", "Unsqueeze", 1, Requiring(1, buildUnsqueezeV1))
+	r.Register("", "Unsqueeze", 13, Requiring(2, buildUnsqueeze))
+	r.Register("", "Identity", 1, Requiring(1, buildIdentity))
+	r.Register("", "Dropout", 1, Requiring(1, buildDropoutV1))   // mask has the input's type
+	r.Register("", "Dropout", 10, Requiring(1, buildDropoutV10)) // mask is bool
+	r.Register("", "Dropout", 12, Requiring(1, buildDropout))    // ratio, training_mode inputs
+	r.Register("", "Shape", 1, Requiring(1, buildShape))         // start/end from 15
+	r.Register("", "Size", 1, Requiring(1, buildSize))
 	r.Register("", "Constant", 1, buildConstant) // value_float(s)/value_int(s) from 12
-	r.Register("", "ConstantOfShape", 9, buildConstantOfShape)
-	r.Register("", "Range", 11, buildRange)
-	r.Register("", "NonZero", 9, buildNonZero)
+	r.Register("", "ConstantOfShape", 9, Requiring(1, buildConstantOfShape))
+	r.Register("", "Range", 11, Requiring(3, buildRange))
+	r.Register("", "NonZero", 9, Requiring(1, buildNonZero))
 
 	// movement.go
-	r.Register("", "Transpose", 1, buildTranspose)
-	r.Register("", "Concat", 1, buildConcat) // axis optional (default 1) before 4
-	r.Register("", "Concat", 4, buildConcat)
-	r.Register("", "Split", 1, buildSplit)  // split attribute (or input 1 in Split-1)
-	r.Register("", "Split", 13, buildSplit) // split input
-	r.Register("", "Split", 18, buildSplit) // num_outputs
-	r.Register("", "Slice", 1, buildSliceV1)
-	r.Register("", "Slice", 10, buildSlice)
-	r.Register("", "Gather", 1, buildGather)
-	r.Register("", "GatherElements", 11, buildGatherElements)
-	r.Register("", "Expand", 8, buildExpand)
-	r.Register("", "Tile", 6, buildTile)
-	r.Register("", "DepthToSpace", 1, buildDepthToSpace) // mode from 11
-	r.Register("", "SpaceToDepth", 1, buildSpaceToDepth)
+	r.Register("", "Transpose", 1, Requiring(1, buildTranspose))
+	r.Register("", "Concat", 1, Requiring(1, buildConcat)) // axis optional (default 1) before 4
+	r.Register("", "Concat", 4, Requiring(1, buildConcat))
+	r.Register("", "Split", 1, Requiring(1, buildSplit))  // split attribute (or input 1 in Split-1)
+	r.Register("", "Split", 13, Requiring(1, buildSplit)) // split input
+	r.Register("", "Split", 18, Requiring(1, buildSplit)) // num_outputs
+	r.Register("", "Slice", 1, Requiring(1, buildSliceV1))
+	r.Register("", "Slice", 10, Requiring(3, buildSlice))
+	r.Register("", "Gather", 1, Requiring(2, buildGather))
+	r.Register("", "GatherElements", 11, Requiring(2, buildGatherElements))
+	r.Register("", "Expand", 8, Requiring(2, buildExpand))
+	r.Register("", "Tile", 6, Requiring(2, buildTile))
+	r.Register("", "DepthToSpace", 1, Requiring(1, buildDepthToSpace)) // mode from 11
+	r.Register("", "SpaceToDepth", 1, Requiring(1, buildSpaceToDepth))
 
 	// pad.go
-	r.Register("", "Pad", 1, buildPadV1)
-	r.Register("", "Pad", 2, buildPadV2)
-	r.Register("", "Pad", 11, buildPad)
-	r.Register("", "Pad", 18, buildPad) // axes input; wrap mode from 19
+	r.Register("", "Pad", 1, Requiring(1, buildPadV1))
+	r.Register("", "Pad", 2, Requiring(1, buildPadV2))
+	r.Register("", "Pad", 11, Requiring(1, buildPad))
+	r.Register("", "Pad", 18, Requiring(1, buildPad)) // axes input; wrap mode from 19
 }
 
 // ---- helpers shared by the shape ops ----

@@ -22,6 +22,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/dcnet-go/dcnet/decop"
 	"github.com/dcnet-go/dcnet/runtime"
 )
 
@@ -54,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 // here (decop.Register(r) for ai.dcnet/DecoupledConv).
 func registry() *runtime.Registry {
 	r := runtime.Builtins()
+	decop.Register(r)
 	return r
 }
 

@@ -59,13 +59,40 @@ func (a Algorithm) Supports(g Geometry) bool {
 	return false
 }
 
-// Epilogue is the work fused into storing the output: y = act(conv + Bias[m]).
+// Epilogue is the work fused into storing the output: y = act(conv + Bias[m]), or, with Group,
+// a caller's own finishing step.
 type Epilogue struct {
 	// Bias holds M values (one per output channel), or is nil.
 	Bias []float32
 	// Act is applied last; ActClip clamps to [Min, Max].
 	Act      gemm.Activation
 	Min, Max float32
+	// Group, if not nil, replaces Bias and Act: the raw sums of every (image, group) product are
+	// handed to the GroupFinisher it begins for that product (see GroupEpilogue).
+	Group GroupEpilogue
+}
+
+// GroupEpilogue finishes convolution sums with per-(image, group) state, such as the patch
+// norms of DecoupledConv. Forward calls Begin once per product of one image and one group,
+// on the goroutine that then runs the product, before any of its sums are finished.
+type GroupEpilogue interface {
+	// Begin prepares to finish the outputs of image n and group gi, whose input xg is
+	// [C/Group, H, W] (the group's channels of image n). threads is the number of goroutines
+	// the product itself will use: with more than one, work that Begin defers to the first
+	// Finish can overlap the product.
+	Begin(n, gi int, xg []float32, threads int) GroupFinisher
+}
+
+// GroupFinisher finishes the sums of one (image, group) product in place.
+type GroupFinisher interface {
+	// Finish transforms a finished block of the group's output, seen as the matrix
+	// [M/Group, OutH·OutW]: rows [i0, i0+rows) (output channels gi·M/Group + i0, ...) and
+	// columns [j0, j0+cols) (output pixels oh·OutW + ow); c[0] is row i0, column j0, and rows
+	// are ldc apart. The blocks partition the matrix; calls may come concurrently from several
+	// goroutines on disjoint blocks.
+	Finish(c []float32, ldc, i0, j0, rows, cols int)
+	// End is called once, after the product's last Finish.
+	End()
 }
 
 // Filter is a convolution filter w: [M, C/Group, KH, KW] prepared for one algorithm: for the
@@ -184,10 +211,18 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		if ep.Bias != nil {
 			gep.RowBias = ep.Bias[gi*mg : (gi+1)*mg]
 		}
+		var fin GroupFinisher
+		if ep.Group != nil {
+			fin = ep.Group.Begin(n, gi, xg, inner)
+			*gep = gemm.Epilogue{Tile: fin.Finish}
+		}
 		if f.packed != nil {
 			f.packed[gi].Mul(ohw, b, yg, ohw, gep, inner)
 		} else {
 			gemm.MulUnpacked(mg, ohw, k, f.w[gi*mg*k:(gi+1)*mg*k], k, false, b, yg, ohw, gep, inner)
+		}
+		if fin != nil {
+			fin.End()
 		}
 	})
 }

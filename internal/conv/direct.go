@@ -68,6 +68,9 @@ func newDirectPlan(g Geometry, ep *Epilogue) *directPlan {
 // bounds returns the clamp bounds that express the epilogue's activation.
 func bounds(ep *Epilogue) (lo, hi float32) {
 	inf := float32(math.Inf(1))
+	if ep.Group != nil {
+		return -inf, inf // the group epilogue finishes the raw sums
+	}
 	switch ep.Act {
 	case gemm.ActRelu:
 		return 0, inf
@@ -77,10 +80,13 @@ func bounds(ep *Epilogue) (lo, hi float32) {
 	return -inf, inf
 }
 
-// directWorker is one goroutine's scratch: the padded copy and which (image, group) it holds.
+// directWorker is one goroutine's scratch: the padded copy and which (image, group) it holds,
+// and the finisher of that (image, group) if the epilogue has a Group hook.
 type directWorker struct {
-	padded []float32
-	holds  int
+	padded   []float32
+	holds    int
+	fin      GroupFinisher
+	finHolds int
 	// The kernels' arguments live here so that passing them by pointer does not allocate.
 	args  tapArgs
 	split splitArgs
@@ -91,14 +97,16 @@ func forwardDirect(g Geometry, w, x, y []float32, batch int, ep *Epilogue, threa
 	pl := newDirectPlan(g, ep)
 	k, groupLen, ohw := g.K(), g.CG()*g.H*g.W, g.OutHW()
 	workers := make([]directWorker, max(1, min(threads, batch*g.M)))
-	parallel.ForEach(len(workers), batch*g.M, func(worker, i int) {
-		n, m := i/g.M, i%g.M
+	// plane computes output plane (n, m); with finish, it also hands it to the group epilogue.
+	plane := func(worker, n, m int, finish bool) {
+		i := n*g.M + m
 		key := n*g.Group + m/g.MG()
 		var bias float32
-		if ep.Bias != nil {
+		if ep.Bias != nil && ep.Group == nil {
 			bias = ep.Bias[m]
 		}
-		src := pl.source(&workers[worker], x[key*groupLen:(key+1)*groupLen], key)
+		xg := x[key*groupLen : (key+1)*groupLen]
+		src := pl.source(&workers[worker], xg, key)
 		wk := &workers[worker]
 		wk.args = tapArgs{
 			dst: y[i*ohw : (i+1)*ohw], n: g.OutW(), rows: g.OutH(), dstStride: g.OutW(),
@@ -106,7 +114,46 @@ func forwardDirect(g Geometry, w, x, y []float32, batch int, ep *Epilogue, threa
 			bias: bias, lo: pl.lo, hi: pl.hi,
 		}
 		runTaps(pl.rowKernel, &wk.args)
-	})
+		if finish {
+			wk.finisher(ep.Group, n, m/g.MG(), key, xg).Finish(y[i*ohw:(i+1)*ohw], ohw, m%g.MG(), 0, 1, ohw)
+		}
+	}
+	if ep.Group != nil && batch*g.Group >= 2*len(workers) {
+		// A group epilogue prepares state per (image, group): hand out whole groups, so that
+		// no two workers prepare the same one, as long as there are enough to share, and
+		// finish each group's planes in one call.
+		mg := g.MG()
+		parallel.ForEach(len(workers), batch*g.Group, func(worker, key int) {
+			n, gi := key/g.Group, key%g.Group
+			for m := gi * mg; m < (gi+1)*mg; m++ {
+				plane(worker, n, m, false)
+			}
+			out := y[(n*g.M+gi*mg)*ohw : (n*g.M+(gi+1)*mg)*ohw]
+			xg := x[key*groupLen : (key+1)*groupLen]
+			workers[worker].finisher(ep.Group, n, gi, key, xg).Finish(out, ohw, 0, 0, mg, ohw)
+		})
+	} else {
+		parallel.ForEach(len(workers), batch*g.M, func(worker, i int) { plane(worker, i/g.M, i%g.M, ep.Group != nil) })
+	}
+	for i := range workers {
+		if workers[i].fin != nil {
+			workers[i].fin.End()
+		}
+	}
+}
+
+// finisher returns the worker's finisher for image n, group gi (key n·Group + gi), beginning it
+// now, and ending the previous one, unless the worker holds it already: a worker's planes come
+// in order, so the planes of one group (a channel multiplier) mostly share one finisher.
+func (wk *directWorker) finisher(ge GroupEpilogue, n, gi, key int, xg []float32) GroupFinisher {
+	if wk.fin != nil && wk.finHolds == key {
+		return wk.fin
+	}
+	if wk.fin != nil {
+		wk.fin.End()
+	}
+	wk.fin, wk.finHolds = ge.Begin(n, gi, xg, 1), key
+	return wk.fin
 }
 
 // source returns the values the taps read for the group's input xg: xg itself, or the worker's

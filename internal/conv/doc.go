@@ -4,7 +4,8 @@
 // convolutions, the driver that picks between them, and the pooling kernels.
 //
 // It sits in internal/, below runtime/ (which decodes ONNX attributes into a Geometry) and decop/
-// (whose DecoupledConv reuses Geometry and PatchPacker to compute dot products and patch norms).
+// (whose DecoupledConv runs the same Filter.Forward with a GroupEpilogue that finishes each
+// (image, group) product with its patch norms, from Geometry.PatchSquares).
 // It knows nothing about graphs, tensors or protobufs: images are row-major []float32 slices.
 //
 // # Layouts
@@ -34,6 +35,14 @@
 // from a table that starts with the portable Go loop and is extended per architecture
 // (taps_amd64.s: AVX2+FMA). DCNET_CONV=generic in the environment, the purego build tag, or
 // UseRowKernel in tests select the portable one.
+//
+// # Epilogues and patch norms
+//
+// Forward fuses a bias and an activation into storing the output, or hands each finished block
+// of raw sums to a caller's GroupEpilogue, which prepares per-(image, group) state once (for
+// DecoupledConv, the norms of every input patch) before the product starts. PatchSquares
+// computes those norms' squares from the same geometry in float64, separably (norms.go), with
+// the row kernels' vectorised channel sums and row additions (norms_amd64.s).
 //
 // # Pooling
 //

@@ -204,35 +204,3 @@ func validSpan(n, i0, stride, size int) (lo, hi int) {
 // that it splits products among threads by columns, where every thread packs its own patches,
 // rather than by rows, where every thread would gather the same patches again.
 func (p *PatchPacker) PackCost() float64 { return 48 }
-
-// SumSquares sets dst[oh·OutW + ow] to the sum of the squares of column oh·OutW + ow of P: the
-// squared Euclidean norm of the (zero-padded) input patch under that output pixel, as
-// DecoupledConv needs it. len(dst) >= OutH·OutW.
-func (p *PatchPacker) SumSquares(dst []float32) {
-	g := &p.g
-	oh, ow := g.OutH(), p.ow
-	dst = dst[:oh*ow]
-	clear(dst)
-	plane := g.H * g.W
-	for c := range g.CG() {
-		img := p.x[c*plane : (c+1)*plane]
-		for kh := range g.KH {
-			for kw := range g.KW {
-				dx := kw*g.DW - g.PadLeft
-				lo, hi := validSpan(ow, dx, g.SW, g.W)
-				for y := range oh {
-					ih := y*g.SH + kh*g.DH - g.PadTop
-					if ih < 0 || ih >= g.H || lo == hi {
-						continue
-					}
-					row := img[ih*g.W : (ih+1)*g.W]
-					out := dst[y*ow+lo : y*ow+hi]
-					for t := range out {
-						v := row[dx+(lo+t)*g.SW]
-						out[t] += v * v
-					}
-				}
-			}
-		}
-	}
-}

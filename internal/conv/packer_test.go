@@ -69,28 +69,6 @@ func TestPatchPackerMatchesDefinition(t *testing.T) {
 	}
 }
 
-func TestSumSquares(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for range 200 {
-		g := randomGeometry(rng)
-		x := randFloats(rng, g.CG()*g.H*g.W)
-		p := explicitPatches(g, x)
-		got := make([]float32, g.OutHW())
-		NewPatchPacker(g, x).SumSquares(got)
-		n := float64(g.K())
-		bound := n * math.Ldexp(1, -24) / (1 - n*math.Ldexp(1, -24))
-		for j := range got {
-			var want float64
-			for k := range p {
-				want += float64(p[k][j]) * float64(p[k][j])
-			}
-			if d := math.Abs(float64(got[j]) - want); d > bound*want {
-				t.Fatalf("%+v: column %d: %v, want %v", g, j, got[j], want)
-			}
-		}
-	}
-}
-
 // TestPatchPackerWideImages packs whole patch matrices of images wide enough for the 16-lane
 // fast paths (unit stride and stride 2, inside the image and touching the padding).
 func TestPatchPackerWideImages(t *testing.T) {

@@ -64,10 +64,15 @@ type rowKernel struct {
 	taps func(p *tapArgs)
 	// split2 splits rows for stride-2 phases; see splitArgs.
 	split2 func(p *splitArgs)
-	usable func() bool
+	// squares sums squares over channels and adds adds blocks of rows, for the patch norms
+	// (norms.go).
+	squares func(p *squareArgs)
+	adds    func(dst, src []float64, rows, cols, dstStride, srcStride int)
+	usable  func() bool
 }
 
-var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, usable: func() bool { return true }}
+var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
+	adds: addsGeneric, usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]
 

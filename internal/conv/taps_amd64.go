@@ -6,7 +6,8 @@ import "golang.org/x/sys/cpu"
 
 // archRowKernels lists the assembly row kernels for amd64, slowest first.
 var archRowKernels = []*rowKernel{
-	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2,
+		usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks

@@ -1,0 +1,29 @@
+//go:build amd64 && !purego
+
+package conv
+
+// squaresAVX2 is squaresGeneric (see squareArgs) with AVX2 and FMA: per 16 values of the plane
+// (then per 4, then one by one), four ymm accumulators of four float64 each run over the
+// channels, converting each channel's four float32 values with VCVTPS2PD and adding their
+// squares with a fused multiply-add (the square of a float32 is exact in float64). The caller
+// guarantees len(p.plane) >= p.n and len(p.x) >= (p.channels−1)·p.stride + p.n. It is
+// equivalent to
+//
+//	for i := range p.n {
+//		var s float64 // or p.plane[i] with p.accumulate
+//		for c := range p.channels {
+//			v := float64(p.x[c*p.stride+i])
+//			s += v * v
+//		}
+//		p.plane[i] = s
+//	}
+//
+//go:noescape
+func squaresAVX2(p *squareArgs)
+
+// addsAVX2 is addsGeneric with AVX2: for r < rows and i < cols,
+// dst[r·dstStride + i] += src[r·srcStride + i], sixteen values per step. The caller (addRows)
+// guarantees that every index is inside the slices.
+//
+//go:noescape
+func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)

@@ -1,0 +1,199 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "go_asm.h"
+
+// func squaresAVX2(p *squareArgs)
+//
+// Registers: DI plane, SI x (the current block of channel 0), CX values left, R8 stride in
+// bytes, R9 channels, R10 accumulate, R11 the current channel's block, R12 channels left;
+// Y0..Y3 the sums of values 0-3, 4-7, 8-11, 12-15 of a block, Y4..Y7 converted values.
+// Blocks of 16 values come first, then blocks of 4, then single values.
+TEXT ·squaresAVX2(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), AX
+	MOVQ squareArgs_plane(AX), DI
+	MOVQ squareArgs_x(AX), SI
+	MOVQ squareArgs_n(AX), CX
+	MOVQ squareArgs_stride(AX), R8
+	SHLQ $2, R8
+	MOVQ squareArgs_channels(AX), R9
+	MOVQ squareArgs_accumulate(AX), R10
+
+block16:
+	CMPQ CX, $16
+	JLT block4
+	TESTQ R10, R10
+	JZ zero16
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	JMP sum16
+
+zero16:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+
+sum16:
+	MOVQ SI, R11
+	MOVQ R9, R12
+	TESTQ R12, R12
+	JLE store16
+
+channel16:
+	VCVTPS2PD 0(R11), Y4
+	VCVTPS2PD 16(R11), Y5
+	VCVTPS2PD 32(R11), Y6
+	VCVTPS2PD 48(R11), Y7
+	VFMADD231PD Y4, Y4, Y0
+	VFMADD231PD Y5, Y5, Y1
+	VFMADD231PD Y6, Y6, Y2
+	VFMADD231PD Y7, Y7, Y3
+	ADDQ R8, R11
+	DECQ R12
+	JNZ channel16
+
+store16:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP block16
+
+block4:
+	CMPQ CX, $4
+	JLT block1
+	VXORPD Y0, Y0, Y0
+	TESTQ R10, R10
+	JZ sum4
+	VMOVUPD 0(DI), Y0
+
+sum4:
+	MOVQ SI, R11
+	MOVQ R9, R12
+	TESTQ R12, R12
+	JLE store4
+
+channel4:
+	VCVTPS2PD 0(R11), Y4
+	VFMADD231PD Y4, Y4, Y0
+	ADDQ R8, R11
+	DECQ R12
+	JNZ channel4
+
+store4:
+	VMOVUPD Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $16, SI
+	SUBQ $4, CX
+	JMP block4
+
+block1:
+	TESTQ CX, CX
+	JLE done
+	VXORPD X0, X0, X0
+	TESTQ R10, R10
+	JZ sum1
+	VMOVSD 0(DI), X0
+
+sum1:
+	MOVQ SI, R11
+	MOVQ R9, R12
+	TESTQ R12, R12
+	JLE store1
+
+channel1:
+	VCVTSS2SD 0(R11), X4, X4
+	VFMADD231SD X4, X4, X0
+	ADDQ R8, R11
+	DECQ R12
+	JNZ channel1
+
+store1:
+	VMOVSD X0, 0(DI)
+	ADDQ $8, DI
+	ADDQ $4, SI
+	DECQ CX
+	JMP block1
+
+done:
+	VZEROUPPER
+	RET
+
+// func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
+//
+// Registers: DI dst row, SI src row, DX rows left, R8 dst stride and R9 src stride in bytes,
+// R10 and R11 the current positions in the row, CX values left in the row. Each row goes in
+// blocks of 16 values, then of 4, then single ones.
+TEXT ·addsAVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ rows+48(FP), DX
+	MOVQ dstStride+64(FP), R8
+	SHLQ $3, R8
+	MOVQ srcStride+72(FP), R9
+	SHLQ $3, R9
+	TESTQ DX, DX
+	JLE addsDone
+
+addsRow:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ cols+56(FP), CX
+
+adds16:
+	CMPQ CX, $16
+	JLT adds4
+	VMOVUPD 0(R10), Y0
+	VMOVUPD 32(R10), Y1
+	VMOVUPD 64(R10), Y2
+	VMOVUPD 96(R10), Y3
+	VADDPD 0(R11), Y0, Y0
+	VADDPD 32(R11), Y1, Y1
+	VADDPD 64(R11), Y2, Y2
+	VADDPD 96(R11), Y3, Y3
+	VMOVUPD Y0, 0(R10)
+	VMOVUPD Y1, 32(R10)
+	VMOVUPD Y2, 64(R10)
+	VMOVUPD Y3, 96(R10)
+	ADDQ $128, R10
+	ADDQ $128, R11
+	SUBQ $16, CX
+	JMP adds16
+
+adds4:
+	CMPQ CX, $4
+	JLT adds1
+	VMOVUPD 0(R10), Y0
+	VADDPD 0(R11), Y0, Y0
+	VMOVUPD Y0, 0(R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $4, CX
+	JMP adds4
+
+adds1:
+	TESTQ CX, CX
+	JLE addsNext
+	VMOVSD 0(R10), X0
+	VADDSD 0(R11), X0, X0
+	VMOVSD X0, 0(R10)
+	ADDQ $8, R10
+	ADDQ $8, R11
+	DECQ CX
+	JMP adds1
+
+addsNext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ DX
+	JNZ addsRow
+
+addsDone:
+	VZEROUPPER
+	RET
