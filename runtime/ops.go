@@ -11,4 +11,5 @@ func registerBuiltins(r *Registry) {
 	registerReduce(r)      // reduce.go
 	registerNorm(r)        // norm.go: BatchNormalization, LayerNormalization, Softmax, LogSoftmax
 	registerShapeOps(r)    // shape.go
+	registerGradients(r)   // *_grad.go: backward kernels for training (train_grad.go)
 }

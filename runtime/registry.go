@@ -44,6 +44,8 @@ func Requiring(k int, b Builder) Builder {
 type Registry struct {
 	mu  sync.RWMutex
 	ops map[opKey][]versioned
+	// grads holds the gradient builders (train_grad.go), keyed like ops.
+	grads map[opKey][]gradVersioned
 }
 
 type opKey struct{ domain, op string }
@@ -113,6 +115,7 @@ func (r *Registry) Clone() *Registry {
 	for k, vs := range r.ops {
 		c.ops[k] = append([]versioned(nil), vs...)
 	}
+	c.grads = cloneGrads(r.grads)
 	return c
 }
 

@@ -62,7 +62,7 @@ func registry() *runtime.Registry {
 // newApp builds the command tree. Errors are returned to run, which prints
 // them on one line; nothing inside exits the process.
 func newApp(stdout, stderr io.Writer) *cli.Command {
-	commands := []*cli.Command{inferCommand(), infoCommand(), benchCommand()}
+	commands := []*cli.Command{inferCommand(), infoCommand(), benchCommand(), evalCommand()}
 	for _, c := range commands {
 		c.OnUsageError = usageError
 	}
