@@ -27,10 +27,7 @@ type Summary struct {
 
 // OpCount is one line of the operator histogram. Op is "op_type" for the
 // default domain and "domain/op_type" otherwise.
-type OpCount struct {
-	Op    string `json:"op"`
-	Count int    `json:"count"`
-}
+type OpCount = onnx.OpCount
 
 // LayerInfo describes a Conv or DecoupledConv node. Shapes of X and Y are
 // given when the model declares them (graph inputs, outputs, value_info).
@@ -100,7 +97,7 @@ func Inspect(m *onnx.ModelProto) (*Summary, error) {
 	for _, o := range m.GetOpsetImport() {
 		s.Opsets[canonicalDomainName(o.GetDomain())] = o.GetVersion()
 	}
-	s.Ops = histogram(ix.g.GetNode())
+	s.Ops = onnx.OpHistogram(ix.g.GetNode())
 	for _, f := range m.GetFunctions() {
 		name := f.GetDomain() + "/" + f.GetName()
 		if f.GetOverload() != "" {
@@ -135,28 +132,6 @@ func canonicalDomainName(d string) string {
 		return ""
 	}
 	return d
-}
-
-func histogram(nodes []*onnx.NodeProto) []OpCount {
-	count := map[string]int{}
-	for _, n := range nodes {
-		op := n.GetOpType()
-		if d := canonicalDomainName(n.GetDomain()); d != "" {
-			op = d + "/" + op
-		}
-		count[op]++
-	}
-	out := make([]OpCount, 0, len(count))
-	for op, c := range count {
-		out = append(out, OpCount{op, c})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Op < out[j].Op
-	})
-	return out
 }
 
 // declaredShapes maps value names to the shapes the graph declares.

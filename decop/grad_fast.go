@@ -196,11 +196,19 @@ func (pl *backwardPlan) run(out *Grads, threads int) {
 	outer, inner := splitThreads(items, threads)
 	workers := make([]*gradWorker, outer)
 	pl.dx = out.DX
-	parallel.ForEach(outer, items, func(wi, it int) {
-		if workers[wi] == nil {
-			workers[wi] = pl.getWorker(inner)
+	// A static split: worker wi always gets items [items·wi/outer, items·(wi+1)/outer), so its
+	// partial sums, and the reduction of them in worker order, do not depend on scheduling and
+	// the gradients are the same bit for bit for a given thread count.
+	parallel.For(outer, outer, func(w0, w1 int) {
+		for wi := w0; wi < w1; wi++ {
+			lo, hi := items*wi/outer, items*(wi+1)/outer
+			if lo < hi {
+				workers[wi] = pl.getWorker(inner)
+			}
+			for it := lo; it < hi; it++ {
+				pl.item(workers[wi], it/g.Group, it%g.Group, inner)
+			}
 		}
-		pl.item(workers[wi], it/g.Group, it%g.Group, inner)
 	})
 	pl.reduce(workers, out)
 	for _, w := range workers {
@@ -309,11 +317,11 @@ func (pl *backwardPlan) coefficients(w *gradWorker, gi int, dyg []float32, inner
 // group: [C/Group, H, W]; channels are split among inner goroutines.
 func (pl *backwardPlan) normTerm(w *gradWorker, xg, dxg []float32, inner int) {
 	g := &pl.g
-	oh, ow, plane := g.OutH(), g.OutW(), g.H*g.W
+	plane := g.H * g.W
 	clear(w.u)
 	for kh := range g.KH {
 		for kw := range g.KW {
-			scatterRows(g, w.u, w.an, kh, kw, oh, ow)
+			g.ScatterTap(w.u, w.an, kh, kw)
 		}
 	}
 	parallel.For(inner, g.CG(), func(c0, c1 int) {
@@ -330,63 +338,9 @@ func (pl *backwardPlan) normTerm(w *gradWorker, xg, dxg []float32, inner int) {
 // dxg[c][ih][iw] += Σ over the patch entries (k, p) that read x[c][ih][iw] of dP[k][p].
 // dxg is one image's group: [C/Group, H, W]; channels are split among inner goroutines.
 func (pl *backwardPlan) col2im(w *gradWorker, dxg []float32, inner int) {
-	g := &pl.g
-	oh, ow := g.OutH(), g.OutW()
-	ohw, plane := oh*ow, g.H*g.W
-	parallel.For(inner, g.CG(), func(c0, c1 int) {
-		for c := c0; c < c1; c++ {
-			dxc := dxg[c*plane : (c+1)*plane]
-			for kh := range g.KH {
-				for kw := range g.KW {
-					k := (c*g.KH+kh)*g.KW + kw
-					scatterRows(g, dxc, w.dpatches[k*ohw:(k+1)*ohw], kh, kw, oh, ow)
-				}
-			}
-		}
+	parallel.For(inner, pl.g.CG(), func(c0, c1 int) {
+		pl.g.Col2imRows(dxg, w.dpatches, pl.g.OutHW(), c0, c1)
 	})
-}
-
-// scatterRows adds the patch row src: [OutH·OutW] of tap (kh, kw) to the input plane dst:
-// [H, W] at the pixels the tap reads.
-func scatterRows(g *conv.Geometry, dst, src []float32, kh, kw, oh, ow int) {
-	iw0 := kw*g.DW - g.PadLeft
-	lo, hi := outputSpan(ow, iw0, g.SW, g.W)
-	if lo == hi {
-		return
-	}
-	for y := range oh {
-		ih := y*g.SH + kh*g.DH - g.PadTop
-		if ih < 0 || ih >= g.H {
-			continue
-		}
-		row, in := dst[ih*g.W:(ih+1)*g.W], src[y*ow+lo:y*ow+hi]
-		if g.SW == 1 {
-			out := row[iw0+lo : iw0+hi]
-			for j, v := range in {
-				out[j] += v
-			}
-			continue
-		}
-		for j, v := range in {
-			row[iw0+(lo+j)*g.SW] += v
-		}
-	}
-}
-
-// outputSpan returns the range [lo, hi) of output columns j in [0, n) whose input column
-// i0 + j·stride lies in [0, size).
-func outputSpan(n, i0, stride, size int) (lo, hi int) {
-	if i0 < 0 {
-		lo = min(n, (-i0+stride-1)/stride)
-	}
-	hi = n
-	if last := i0 + (n-1)*stride; last >= size {
-		hi = 0
-		if size > i0 {
-			hi = (size - i0 + stride - 1) / stride
-		}
-	}
-	return lo, max(lo, hi)
 }
 
 // reduce sums the workers' partial results into out and adds the filter-norm term of dW.

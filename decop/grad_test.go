@@ -989,3 +989,42 @@ func TestCoeffKernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestBackwardIsDeterministic runs Backward repeatedly on the same batch with several thread
+// counts: for a given count every gradient must come out bit for bit the same each time (the
+// fine-tuning loop promises identical results for the same seed and thread count), whatever
+// order the goroutines happen to run in.
+func TestBackwardIsDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, mag := range []Magnitude{Tanh, Seg} {
+		o := problemOpts{mag: mag, ang: Cos, weighted: true, params: paramsPerChannel, bias: true, shape: shapeDense, maxBatch: 12}
+		p := randomProblem(rng, o)
+		for p.n < 6 { // enough images for every worker to get several
+			p = randomProblem(rng, o)
+		}
+		dy := make([]float32, p.n*p.g.OutputLen())
+		for i := range dy {
+			dy[i] = float32(rng.NormFloat64())
+		}
+		for _, threads := range []int{2, 3, 4} {
+			var first Grads
+			if err := Backward(p.config(), p.inputs(), dy, p.n, &first, threads); err != nil {
+				t.Fatal(err)
+			}
+			for run := range 8 {
+				var again Grads
+				if err := Backward(p.config(), p.inputs(), dy, p.n, &again, threads); err != nil {
+					t.Fatal(err)
+				}
+				for _, gk := range gradKinds {
+					a, b := gradsOf(&first, gk), gradsOf(&again, gk)
+					for i := range a {
+						if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+							t.Fatalf("%v threads %d run %d: d%s[%d] = %g, first run %g", mag, threads, run+2, gk, i, b[i], a[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -29,6 +29,7 @@
 // # Building
 //
 // A few helpers build the small messages a converter writes: AttrInt,
-// AttrInts, AttrFloat, AttrFloats, AttrString, AttrTensor and ValueInfo; and
-// OpsetVersion reads a model's opset imports.
+// AttrInts, AttrFloat, AttrFloats, AttrString, AttrTensor and ValueInfo;
+// OpsetVersion reads a model's opset imports and OpHistogram counts a
+// graph's operators.
 package onnx

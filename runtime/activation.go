@@ -347,15 +347,20 @@ func mishLoop[T floatElem](d, s []T) {
 
 // ---- Planning ----
 
+// pointwiseActivations are the operators buildActivation plans (and
+// buildActivationGrad differentiates), with the opset version each is
+// registered from.
+var pointwiseActivations = []struct {
+	name  string
+	since int
+}{
+	{"Relu", 6}, {"LeakyRelu", 6}, {"Sigmoid", 6}, {"HardSigmoid", 6}, {"Tanh", 6},
+	{"Elu", 6}, {"Selu", 6}, {"Softplus", 1}, {"Softsign", 1}, {"ThresholdedRelu", 10},
+	{"Celu", 12}, {"HardSwish", 14}, {"Mish", 18}, {"Gelu", 20},
+}
+
 func registerActivations(r *Registry) {
-	for _, op := range []struct {
-		name  string
-		since int
-	}{
-		{"Relu", 6}, {"LeakyRelu", 6}, {"Sigmoid", 6}, {"HardSigmoid", 6}, {"Tanh", 6},
-		{"Elu", 6}, {"Selu", 6}, {"Softplus", 1}, {"Softsign", 1}, {"ThresholdedRelu", 10},
-		{"Celu", 12}, {"HardSwish", 14}, {"Mish", 18}, {"Gelu", 20},
-	} {
+	for _, op := range pointwiseActivations {
 		r.Register("", op.name, op.since, buildActivation)
 	}
 	r.Register("", "Clip", 6, buildClipAttrs)

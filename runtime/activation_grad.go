@@ -13,14 +13,7 @@ import (
 // The transcendental derivatives are evaluated in float64 and rounded once.
 
 func registerActivationGrad(r *Registry) {
-	for _, op := range []struct {
-		name  string
-		since int
-	}{
-		{"Relu", 6}, {"LeakyRelu", 6}, {"Sigmoid", 6}, {"HardSigmoid", 6}, {"Tanh", 6},
-		{"Elu", 6}, {"Selu", 6}, {"Softplus", 1}, {"Softsign", 1}, {"ThresholdedRelu", 10},
-		{"Celu", 12}, {"HardSwish", 14}, {"Mish", 18}, {"Gelu", 20},
-	} {
+	for _, op := range pointwiseActivations {
 		r.RegisterGrad("", op.name, op.since, buildActivationGrad)
 	}
 	r.RegisterGrad("", "Clip", 6, buildClipGrad)

@@ -202,7 +202,7 @@ func (cb *convBackward) chunk(w *convWorker, n0, n1, inner int) {
 			parallel.For(inner, g.CG(), func(c0, c1 int) {
 				for n := n0; n < n1; n++ {
 					xg := cb.x[n*g.InputLen()+gi*cgLen:]
-					im2colRows(&g, xg, w.p[(n-n0)*ohw:], cols, c0, c1)
+					g.Im2colRows(w.p[(n-n0)*ohw:], cols, xg, c0, c1)
 				}
 			})
 			gemm.MulUnpacked(k, mg, cols, w.p, cols, false, gemm.Dense{Data: dyc, Ld: ldy, Trans: true},
@@ -213,7 +213,7 @@ func (cb *convBackward) chunk(w *convWorker, n0, n1, inner int) {
 			parallel.For(inner, g.CG(), func(c0, c1 int) {
 				for n := n0; n < n1; n++ {
 					dxg := cb.dx[n*g.InputLen()+gi*cgLen:]
-					col2imRows(&g, w.dp[(n-n0)*ohw:], cols, dxg, c0, c1)
+					g.Col2imRows(dxg, w.dp[(n-n0)*ohw:], cols, c0, c1)
 				}
 			})
 		}
@@ -238,85 +238,3 @@ func (cb *convBackward) reduceFilter(ws []*convWorker, dw []float32) {
 		}
 	}
 }
-
-// im2colRows writes the patch-matrix rows of input channels [c0, c1) of one
-// image's group xg: [C/G, H, W] into dst (row k at dst[k·ld:], OH·OW
-// values): P[(c·KH + kh)·KW + kw][oh·OW + ow] = x[c][oh·SH − PadTop + kh·DH][ow·SW − PadLeft + kw·DW],
-// zero in the padding.
-func im2colRows(g *conv.Geometry, xg, dst []float32, ld, c0, c1 int) {
-	oh, ow := g.OutH(), g.OutW()
-	plane := g.H * g.W
-	for c := c0; c < c1; c++ {
-		img := xg[c*plane : (c+1)*plane]
-		for kh := range g.KH {
-			for kw := range g.KW {
-				row := dst[((c*g.KH+kh)*g.KW+kw)*ld:]
-				iw0 := kw*g.DW - g.PadLeft
-				lo, hi := convOutputSpan(ow, iw0, g.SW, g.W)
-				for y := range oh {
-					out := row[y*ow : (y+1)*ow]
-					ih := y*g.SH + kh*g.DH - g.PadTop
-					if ih < 0 || ih >= g.H {
-						clear(out)
-						continue
-					}
-					in := img[ih*g.W : (ih+1)*g.W]
-					clear(out[:lo])
-					switch {
-					case lo == hi:
-					case g.SW == 1:
-						copy(out[lo:hi], in[iw0+lo:iw0+hi])
-					default:
-						for j := lo; j < hi; j++ {
-							out[j] = in[iw0+j*g.SW]
-						}
-					}
-					clear(out[hi:])
-				}
-			}
-		}
-	}
-}
-
-// col2imRows adds the patch-matrix gradient rows of channels [c0, c1)
-// (row k at dp[k·ld:]) into the input gradient dxg: [C/G, H, W] at the
-// pixels each entry was read from.
-func col2imRows(g *conv.Geometry, dp []float32, ld int, dxg []float32, c0, c1 int) {
-	oh, ow := g.OutH(), g.OutW()
-	plane := g.H * g.W
-	for c := c0; c < c1; c++ {
-		img := dxg[c*plane : (c+1)*plane]
-		for kh := range g.KH {
-			for kw := range g.KW {
-				row := dp[((c*g.KH+kh)*g.KW+kw)*ld:]
-				iw0 := kw*g.DW - g.PadLeft
-				lo, hi := convOutputSpan(ow, iw0, g.SW, g.W)
-				if lo == hi {
-					continue
-				}
-				for y := range oh {
-					ih := y*g.SH + kh*g.DH - g.PadTop
-					if ih < 0 || ih >= g.H {
-						continue
-					}
-					src := row[y*ow+lo : y*ow+hi]
-					dst := img[ih*g.W : (ih+1)*g.W]
-					if g.SW == 1 {
-						d := dst[iw0+lo : iw0+hi]
-						for j, v := range src {
-							d[j] += v
-						}
-						continue
-					}
-					for j, v := range src {
-						dst[iw0+(lo+j)*g.SW] += v
-					}
-				}
-			}
-		}
-	}
-}
-
-// convOutputSpan returns the output columns [lo, hi) of n whose input
-// column i0 + j·stride lies in [0, size).
-func convOutputSpan(n, i0, stride, size int) (lo, hi int) { return validTaps(n, i0, stride, size) }

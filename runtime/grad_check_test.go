@@ -28,7 +28,7 @@ import (
 // checked coordinates divided by max(max_j |fd_j|, gradFloor), plus the same
 // for random directions v (Σ g·v against the difference along v, divided by
 // ‖g‖). The float64 differences are accurate to about 1e-8 of the
-// gradients here (truncation h²·|f'''| with data kept away from kinks by
+// gradients here (truncation h²·|f”'| with data kept away from kinks by
 // ≥ 1e-2 ≫ h, rounding 1e-16/h); the float32 gradients carry rounding errors
 // of at most about 1e-5 relative (sums of up to a few thousand terms,
 // accumulated in float32 by gemm). gradTolerance = 1e-4 sits well above both

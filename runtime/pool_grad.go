@@ -99,29 +99,13 @@ func newPoolSpans(p conv.PoolGeometry) *poolSpans {
 		out := make([]poolSpan, win.Out())
 		for o := range out {
 			start := o*win.Stride - win.PadBegin
-			lo, hi := validTaps(win.K, start, win.Dilation, win.In)
+			lo, hi := conv.ValidSpan(win.K, start, win.Dilation, win.In)
 			padded := min(win.K, (win.In+win.PadEnd-start+win.Dilation-1)/win.Dilation)
 			out[o] = poolSpan{lo: lo, hi: hi, start: start, padded: padded}
 		}
 		s.spans[a] = out
 	}
 	return s
-}
-
-// validTaps returns the taps [lo, hi) of k for which start + t·dil lies in
-// [0, size).
-func validTaps(k, start, dil, size int) (lo, hi int) {
-	if start < 0 {
-		lo = min(k, (-start+dil-1)/dil)
-	}
-	hi = k
-	if last := start + (k-1)*dil; last >= size {
-		hi = 0
-		if size > start {
-			hi = (size - start + dil - 1) / dil
-		}
-	}
-	return lo, max(lo, hi)
 }
 
 // maxPlane adds each output gradient of one plane at the position of its

@@ -43,43 +43,93 @@ func Requiring(k int, b Builder) Builder {
 // ONNX domain is "" ("ai.onnx" is accepted as the same domain).
 type Registry struct {
 	mu  sync.RWMutex
-	ops map[opKey][]versioned
+	ops versionTable[Builder]
 	// grads holds the gradient builders (train_grad.go), keyed like ops.
-	grads map[opKey][]gradVersioned
+	grads versionTable[GradBuilder]
 }
 
 type opKey struct{ domain, op string }
 
-type versioned struct {
+// versioned is one registered version of an operator's builder B (Builder
+// or GradBuilder), valid from opset version since.
+type versioned[B any] struct {
 	since int
-	build Builder
+	build B
+}
+
+// versionTable holds the versions of the builders of each (domain,
+// op_type), sorted by since_version. The nil table is empty.
+type versionTable[B any] map[opKey][]versioned[B]
+
+// add registers b for op in domain from opset version since, making the
+// table first if it is nil.
+func (t *versionTable[B]) add(domain, opType string, since int, b B) {
+	if *t == nil {
+		*t = versionTable[B]{}
+	}
+	k := opKey{canonicalDomain(domain), opType}
+	vs := append((*t)[k], versioned[B]{since, b})
+	sort.Slice(vs, func(i, j int) bool { return vs[i].since < vs[j].since })
+	(*t)[k] = vs
+}
+
+// lookup returns the builder of op in domain with the newest
+// since_version ≤ opset.
+func (t versionTable[B]) lookup(domain, opType string, opset int) (B, bool) {
+	vs := t[opKey{canonicalDomain(domain), opType}]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].since <= opset {
+			return vs[i].build, true
+		}
+	}
+	var none B
+	return none, false
+}
+
+// names lists the (domain, op_type) pairs of the table as "domain/op" (or
+// just "op" for the default domain), sorted.
+func (t versionTable[B]) names() []string {
+	var out []string
+	for k := range t {
+		if k.domain == "" {
+			out = append(out, k.op)
+		} else {
+			out = append(out, k.domain+"/"+k.op)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// clone returns a copy of the table that shares no slice with it (nil for
+// the nil table).
+func (t versionTable[B]) clone() versionTable[B] {
+	if t == nil {
+		return nil
+	}
+	c := make(versionTable[B], len(t))
+	for k, vs := range t {
+		c[k] = append([]versioned[B](nil), vs...)
+	}
+	return c
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{ops: map[opKey][]versioned{}} }
+func NewRegistry() *Registry { return &Registry{ops: versionTable[Builder]{}} }
 
 // Register adds a builder for op in domain, valid from opset version since
 // until the next registered version.
 func (r *Registry) Register(domain, opType string, since int, b Builder) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := opKey{canonicalDomain(domain), opType}
-	vs := append(r.ops[k], versioned{since, b})
-	sort.Slice(vs, func(i, j int) bool { return vs[i].since < vs[j].since })
-	r.ops[k] = vs
+	r.ops.add(domain, opType, since, b)
 }
 
 // Lookup returns the builder with the newest since_version ≤ opset.
 func (r *Registry) Lookup(domain, opType string, opset int) (Builder, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	vs := r.ops[opKey{canonicalDomain(domain), opType}]
-	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].since <= opset {
-			return vs[i].build, true
-		}
-	}
-	return nil, false
+	return r.ops.lookup(domain, opType, opset)
 }
 
 // Has reports whether any version of the op is registered.
@@ -94,16 +144,7 @@ func (r *Registry) Has(domain, opType string) bool {
 func (r *Registry) Ops() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var out []string
-	for k := range r.ops {
-		if k.domain == "" {
-			out = append(out, k.op)
-		} else {
-			out = append(out, k.domain+"/"+k.op)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return r.ops.names()
 }
 
 // Clone returns an independent copy, so callers can add ops without
@@ -111,12 +152,7 @@ func (r *Registry) Ops() []string {
 func (r *Registry) Clone() *Registry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	c := NewRegistry()
-	for k, vs := range r.ops {
-		c.ops[k] = append([]versioned(nil), vs...)
-	}
-	c.grads = cloneGrads(r.grads)
-	return c
+	return &Registry{ops: r.ops.clone(), grads: r.grads.clone()}
 }
 
 func canonicalDomain(d string) string {

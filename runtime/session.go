@@ -174,9 +174,15 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (out map[s
 }
 
 func (s *Session) checkInputs(inputs map[string]*Tensor) error {
+	return checkInputs(s.plan.inputs, inputs)
+}
+
+// checkInputs checks that inputs holds exactly the graph inputs declared
+// by want, each of an accepted type and shape, and reports every problem.
+func checkInputs(want []ValueInfo, inputs map[string]*Tensor) error {
 	var errs []error
 	known := map[string]bool{}
-	for _, in := range s.plan.inputs {
+	for _, in := range want {
 		known[in.Name] = true
 		t, ok := inputs[in.Name]
 		if !ok || t == nil {
@@ -189,7 +195,7 @@ func (s *Session) checkInputs(inputs map[string]*Tensor) error {
 	}
 	for name := range inputs {
 		if !known[name] {
-			errs = append(errs, fmt.Errorf("input %q: the model has no such input (it has %s)", name, inputNames(s.plan.inputs)))
+			errs = append(errs, fmt.Errorf("input %q: the model has no such input (it has %s)", name, inputNames(want)))
 		}
 	}
 	return errors.Join(errs...)

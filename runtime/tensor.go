@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dcnet-go/dcnet/onnx"
@@ -297,17 +298,7 @@ func copyData(dst, src any) {
 }
 
 // SameShape reports whether two shapes are equal.
-func SameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func SameShape(a, b []int) bool { return slices.Equal(a, b) }
 
 // tensorFromArray wraps a decoded ONNX tensor.
 func tensorFromArray(a *onnx.Array) (*Tensor, error) {

@@ -1,9 +1,5 @@
 package runtime
 
-import (
-	"sort"
-)
-
 // Gradient kernels: the backward half of an operator, registered beside its
 // forward kernel and found the same way (newest since_version ≤ the model's
 // opset). The Trainer plans one for every node on a path from a trainable
@@ -98,23 +94,12 @@ type ForwardArgs struct {
 	Update []*Tensor
 }
 
-type gradVersioned struct {
-	since int
-	build GradBuilder
-}
-
 // RegisterGrad adds a gradient builder for op in domain, valid from opset
 // version since until the next registered version, like Register.
 func (r *Registry) RegisterGrad(domain, opType string, since int, b GradBuilder) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.grads == nil {
-		r.grads = map[opKey][]gradVersioned{}
-	}
-	k := opKey{canonicalDomain(domain), opType}
-	vs := append(r.grads[k], gradVersioned{since, b})
-	sort.Slice(vs, func(i, j int) bool { return vs[i].since < vs[j].since })
-	r.grads[k] = vs
+	r.grads.add(domain, opType, since, b)
 }
 
 // LookupGrad returns the gradient builder with the newest since_version ≤
@@ -122,40 +107,14 @@ func (r *Registry) RegisterGrad(domain, opType string, since int, b GradBuilder)
 func (r *Registry) LookupGrad(domain, opType string, opset int) (GradBuilder, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	vs := r.grads[opKey{canonicalDomain(domain), opType}]
-	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].since <= opset {
-			return vs[i].build, true
-		}
-	}
-	return nil, false
+	return r.grads.lookup(domain, opType, opset)
 }
 
 // GradOps lists the operators with a gradient, formatted like Ops.
 func (r *Registry) GradOps() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var out []string
-	for k := range r.grads {
-		if k.domain == "" {
-			out = append(out, k.op)
-		} else {
-			out = append(out, k.domain+"/"+k.op)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func cloneGrads(g map[opKey][]gradVersioned) map[opKey][]gradVersioned {
-	if g == nil {
-		return nil
-	}
-	c := make(map[opKey][]gradVersioned, len(g))
-	for k, vs := range g {
-		c[k] = append([]gradVersioned(nil), vs...)
-	}
-	return c
+	return r.grads.names()
 }
 
 // registerGradients registers the backward of every built-in operator that

@@ -1,9 +1,6 @@
 package runtime
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // trainPlan is a plan prepared for training: which values carry gradients,
 // which steps are differentiated, with their gradient kernels, and when
@@ -244,23 +241,5 @@ func (tp *trainPlan) planReleases() {
 
 // checkInputs validates the data inputs of a Forward.
 func (tp *trainPlan) checkInputs(inputs map[string]*Tensor) error {
-	var errs []error
-	known := map[string]bool{}
-	for _, in := range tp.dataInputs {
-		known[in.Name] = true
-		t, ok := inputs[in.Name]
-		if !ok || t == nil {
-			errs = append(errs, fmt.Errorf("input %q: missing", in.Name))
-			continue
-		}
-		if err := in.accepts(t); err != nil {
-			errs = append(errs, fmt.Errorf("input %q: %w", in.Name, err))
-		}
-	}
-	for name := range inputs {
-		if !known[name] {
-			errs = append(errs, fmt.Errorf("input %q: the model has no such input (it has %s)", name, inputNames(tp.dataInputs)))
-		}
-	}
-	return errors.Join(errs...)
+	return checkInputs(tp.dataInputs, inputs)
 }

@@ -159,12 +159,12 @@ func TestRewriteCalibratedIDX(t *testing.T) {
 	r := mustSucceed(t, "rewrite", in, "-o", out, "--op", "tanh:cos", "--calib", idx, "--calib-samples", "12",
 		"--mean", "0.5", "--std", "0.25", "--threads", "2")
 	for _, want := range []string{"calibrated 2 layers on 12 samples", "conv1", "conv2", "4x1x3x3", "tanh:cos weighted", "rel. error"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("table lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	if !strings.Contains(r.stderr, "layer 2/2 conv2") {
-		t.Errorf("no per-layer progress:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "layer 2/2 conv2") {
+		t.Errorf("no per-layer progress:\n%s", r.Stderr)
 	}
 	got, err := onnx.LoadFile(out)
 	if err != nil {

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/dcnet-go/dcnet/convert"
 	"github.com/dcnet-go/dcnet/decop"
+	"github.com/dcnet-go/dcnet/internal/cliutil/clitest"
 	"github.com/dcnet-go/dcnet/onnx"
 	"github.com/dcnet-go/dcnet/runtime"
 )
@@ -26,53 +24,20 @@ import (
 // subprocess, as a user would.
 var dcconvertBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dcconvert-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	dcconvertBin = filepath.Join(dir, "dcconvert")
-	build := exec.Command("go", "build", "-o", dcconvertBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building dcconvert:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clitest.Main(m, "dcconvert", &dcconvertBin) }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = clitest.Result
 
+// dcconvert runs the binary with args.
 func dcconvert(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(dcconvertBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	code := 0
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return clitest.Run(t, dcconvertBin, args...)
 }
 
+// mustSucceed runs dcconvert and stops the test on a non-zero exit.
 func mustSucceed(t *testing.T, args ...string) result {
 	t.Helper()
-	r := dcconvert(t, args...)
-	if r.code != 0 {
-		t.Fatalf("dcconvert %s: exit %d\nstderr: %s", strings.Join(args, " "), r.code, r.stderr)
-	}
-	return r
+	return clitest.MustSucceed(t, dcconvertBin, args...)
 }
 
 // mustFail runs dcconvert, expects a non-zero exit and a single error line
@@ -80,13 +45,13 @@ func mustSucceed(t *testing.T, args ...string) result {
 func mustFail(t *testing.T, want string, args ...string) {
 	t.Helper()
 	r := dcconvert(t, args...)
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("dcconvert %s: succeeded, want an error", strings.Join(args, " "))
 	}
-	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
 	last := lines[len(lines)-1]
 	if !strings.HasPrefix(last, "dcconvert: ") || !strings.Contains(last, want) {
-		t.Errorf("dcconvert %s: stderr %q, want one line with %q", strings.Join(args, " "), r.stderr, want)
+		t.Errorf("dcconvert %s: stderr %q, want one line with %q", strings.Join(args, " "), r.Stderr, want)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "dcconvert: ") {
@@ -202,11 +167,11 @@ func TestRewriteForms(t *testing.T) {
 		t.Run(form, func(t *testing.T) {
 			out := filepath.Join(dir, form+".onnx")
 			r := mustSucceed(t, "rewrite", in, "-o", out, "--op", "identity", "--format", form)
-			if !strings.Contains(r.stderr, `dcconvert: warning: node "seq" (Conv): 1-D convolution`) {
-				t.Errorf("no warning naming the 1-D Conv in:\n%s", r.stderr)
+			if !strings.Contains(r.Stderr, `dcconvert: warning: node "seq" (Conv): 1-D convolution`) {
+				t.Errorf("no warning naming the 1-D Conv in:\n%s", r.Stderr)
 			}
-			if !strings.Contains(r.stderr, "rewrote 2 Conv layers") {
-				t.Errorf("no progress report in:\n%s", r.stderr)
+			if !strings.Contains(r.Stderr, "rewrote 2 Conv layers") {
+				t.Errorf("no progress report in:\n%s", r.Stderr)
 			}
 			if rel := runBoth(t, in, out); rel > 1e-5 {
 				t.Errorf("converted model differs from the original: max rel error %.3g", rel)
@@ -263,8 +228,8 @@ func TestRewriteQuiet(t *testing.T) {
 	dir := t.TempDir()
 	in := writeTestModel(t, dir)
 	r := mustSucceed(t, "rewrite", in, "-o", filepath.Join(dir, "q.onnx"), "--op", "identity", "-q")
-	if strings.Contains(r.stderr, "rewrote") || !strings.Contains(r.stderr, "warning") {
-		t.Errorf("-q: stderr %q, want the warning only", r.stderr)
+	if strings.Contains(r.Stderr, "rewrote") || !strings.Contains(r.Stderr, "warning") {
+		t.Errorf("-q: stderr %q, want the warning only", r.Stderr)
 	}
 }
 
@@ -335,14 +300,14 @@ func TestInspect(t *testing.T) {
 	mustSucceed(t, "rewrite", in, "-o", out, "--op", "identity", "--format", "functions", "-q")
 	r := mustSucceed(t, "inspect", out)
 	for _, want := range []string{"ai.dcnet/DecoupledConv 2", "linear:cos weighted", "4x2x3x3", "function ai.dcnet/DecoupledConv[", "3 layers:"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("inspect output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	r = mustSucceed(t, "inspect", out, "--json")
 	var s convert.Summary
-	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
-		t.Fatalf("inspect --json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, r.Stdout)
 	}
 	if len(s.Layers) != 3 || s.Layers[0].Op != "DecoupledConv" || s.Layers[0].Operator == nil ||
 		s.Layers[0].Operator.Alpha.Min != 1 || s.Layers[2].Op != "Conv" || s.Layers[2].Operator != nil {

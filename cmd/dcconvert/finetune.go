@@ -9,8 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -195,15 +193,15 @@ func parseFinetune(cmd *cli.Command, stderr io.Writer) (*finetuneJob, error) {
 		return nil, err
 	}
 	var err error
-	if job.mean, err = finetuneFloats("mean", cmd.String("mean")); err != nil {
-		return nil, err
+	if job.mean, err = dataset.ParseFloats("mean", cmd.String("mean")); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
 	}
-	if job.std, err = finetuneFloats("std", cmd.String("std")); err != nil {
-		return nil, err
+	if job.std, err = dataset.ParseFloats("std", cmd.String("std")); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
 	}
 	if s := cmd.String("size"); s != "" {
-		if job.height, job.width, err = finetuneSize(s); err != nil {
-			return nil, err
+		if job.height, job.width, err = dataset.ParseSize(s); err != nil {
+			return nil, fmt.Errorf("finetune: %w", err)
 		}
 	}
 	if job.val.labels != "" && job.val.path == "" {
@@ -286,36 +284,6 @@ func (job *finetuneJob) parseOptimizer(cmd *cli.Command) error {
 		return fmt.Errorf("finetune: --optimizer %q: want sgd or adamw", job.optimizer)
 	}
 	return nil
-}
-
-// finetuneFloats parses a comma-separated list of finite numbers.
-func finetuneFloats(flag, s string) ([]float64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || (flag == "std" && v == 0) {
-			return nil, fmt.Errorf("finetune: --%s %q: want comma-separated finite numbers (non-zero for --std), such as 0.2860 or 0.485,0.456,0.406", flag, s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// finetuneSize parses "H" or "HxW".
-func finetuneSize(s string) (h, w int, err error) {
-	hs, ws, found := strings.Cut(strings.ToLower(s), "x")
-	if !found {
-		ws = hs
-	}
-	h, err1 := strconv.Atoi(strings.TrimSpace(hs))
-	w, err2 := strconv.Atoi(strings.TrimSpace(ws))
-	if err1 != nil || err2 != nil || h <= 0 || w <= 0 {
-		return 0, 0, fmt.Errorf("finetune: --size %q: want H or HxW with positive integers, such as 224 or 28x28", s)
-	}
-	return h, w, nil
 }
 
 func runFinetune(ctx context.Context, cmd *cli.Command, stderr io.Writer) error {

@@ -251,8 +251,8 @@ func TestFinetuneTrainOp(t *testing.T) {
 	out := filepath.Join(f.dir, "op.onnx")
 	history := filepath.Join(f.dir, "history.json")
 	r := mustSucceed(t, f.args(f.decoupled, out, "--train", "op", "--epochs", "3", "--lr", "0.05", "--history", history)...)
-	if !strings.Contains(r.stdout, "val acc") {
-		t.Errorf("no epoch table on stdout: %q", r.stdout)
+	if !strings.Contains(r.Stdout, "val acc") {
+		t.Errorf("no epoch table on stdout: %q", r.Stdout)
 	}
 	in, before := initializers(t, f.decoupled)
 	m, after := initializers(t, out)
@@ -384,8 +384,8 @@ func TestFinetuneResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := dcconvert(t, f.args(f.decoupled, resumed, append(args, "--resume")...)...)
-	if r.code != 0 {
-		t.Fatalf("resume failed: %s", r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("resume failed: %s", r.Stderr)
 	}
 	a, _ := os.ReadFile(full)
 	b, _ := os.ReadFile(resumed)
@@ -435,8 +435,8 @@ func TestFinetuneImageFolder(t *testing.T) {
 	out := filepath.Join(f.dir, "folder.onnx")
 	r := mustSucceed(t, "finetune", f.standard, "-o", out, "--data", root, "--val", root, "--train", "all", "--mean", "0.5", "--std", "0.25",
 		"--epochs", "1", "--batch", "8", "--threads", "1", "--quiet")
-	if !strings.Contains(r.stdout, "%") {
-		t.Errorf("no epoch table: %q", r.stdout)
+	if !strings.Contains(r.Stdout, "%") {
+		t.Errorf("no epoch table: %q", r.Stdout)
 	}
 }
 

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -178,48 +176,18 @@ func parseCalib(cmd *cli.Command) (*calibJob, error) {
 	c.opts = convert.CalibrateOptions{Samples: int(samples), RhoPercentile: p, Threads: int(threads)}
 	c.data.Limit = int(samples)
 	var err error
-	if c.data.Mean, err = parseFloats("mean", cmd.String("mean")); err != nil {
-		return nil, err
+	if c.data.Mean, err = dataset.ParseFloats("mean", cmd.String("mean")); err != nil {
+		return nil, fmt.Errorf("rewrite: %w", err)
 	}
-	if c.data.Std, err = parseFloats("std", cmd.String("std")); err != nil {
-		return nil, err
+	if c.data.Std, err = dataset.ParseFloats("std", cmd.String("std")); err != nil {
+		return nil, fmt.Errorf("rewrite: %w", err)
 	}
 	if s := cmd.String("size"); s != "" {
-		if c.height, c.width, err = parseSize(s); err != nil {
-			return nil, err
+		if c.height, c.width, err = dataset.ParseSize(s); err != nil {
+			return nil, fmt.Errorf("rewrite: %w", err)
 		}
 	}
 	return c, nil
-}
-
-// parseFloats parses a comma-separated list of finite numbers.
-func parseFloats(flag, s string) ([]float64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || (flag == "std" && v == 0) {
-			return nil, fmt.Errorf("rewrite: --%s %q: want comma-separated finite numbers (non-zero for --std), such as 0.2860 or 0.485,0.456,0.406", flag, s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// parseSize parses "H" or "HxW".
-func parseSize(s string) (h, w int, err error) {
-	hs, ws, found := strings.Cut(strings.ToLower(s), "x")
-	if !found {
-		ws = hs
-	}
-	h, err1 := strconv.Atoi(strings.TrimSpace(hs))
-	w, err2 := strconv.Atoi(strings.TrimSpace(ws))
-	if err1 != nil || err2 != nil || h <= 0 || w <= 0 {
-		return 0, 0, fmt.Errorf("rewrite: --size %q: want H or HxW with positive integers, such as 224 or 28x28", s)
-	}
-	return h, w, nil
 }
 
 // loadCalibration reads the calibration samples for the model's data

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -19,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dcnet-go/dcnet/internal/cliutil/clitest"
 	"github.com/dcnet-go/dcnet/internal/npy"
 	"github.com/dcnet-go/dcnet/models/fmnist/zoo"
 )
@@ -27,55 +27,21 @@ import (
 // subprocess, as a user would.
 var dcrunBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dcrun-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	dcrunBin = filepath.Join(dir, "dcrun")
-	build := exec.Command("go", "build", "-o", dcrunBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building dcrun:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clitest.Main(m, "dcrun", &dcrunBin) }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = clitest.Result
 
 // dcrun runs the binary with args.
 func dcrun(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(dcrunBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	code := 0
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return clitest.Run(t, dcrunBin, args...)
 }
 
-// mustSucceed runs dcrun and fails the test on a non-zero exit.
+// mustSucceed runs dcrun, stops the test on a non-zero exit and returns
+// the standard output.
 func mustSucceed(t *testing.T, args ...string) string {
 	t.Helper()
-	r := dcrun(t, args...)
-	if r.code != 0 {
-		t.Fatalf("dcrun %s: exit %d\nstderr: %s", strings.Join(args, " "), r.code, r.stderr)
-	}
-	return r.stdout
+	return clitest.MustSucceed(t, dcrunBin, args...).Stdout
 }
 
 // mustFail checks that dcrun fails with exactly one line on stderr that
@@ -83,22 +49,22 @@ func mustSucceed(t *testing.T, args ...string) string {
 func mustFail(t *testing.T, args []string, wants ...string) {
 	t.Helper()
 	r := dcrun(t, args...)
-	if r.code == 0 {
-		t.Errorf("dcrun %s: succeeded, want failure\nstdout: %s", strings.Join(args, " "), r.stdout)
+	if r.Code == 0 {
+		t.Errorf("dcrun %s: succeeded, want failure\nstdout: %s", strings.Join(args, " "), r.Stdout)
 		return
 	}
-	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(r.Stderr, "\n"), "\n")
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "dcrun: ") {
-		t.Errorf("dcrun %s: stderr is not one \"dcrun: \" line:\n%s", strings.Join(args, " "), r.stderr)
+		t.Errorf("dcrun %s: stderr is not one \"dcrun: \" line:\n%s", strings.Join(args, " "), r.Stderr)
 	}
 	for _, w := range wants {
-		if !strings.Contains(r.stderr, w) {
-			t.Errorf("dcrun %s: stderr %q lacks %q", strings.Join(args, " "), r.stderr, w)
+		if !strings.Contains(r.Stderr, w) {
+			t.Errorf("dcrun %s: stderr %q lacks %q", strings.Join(args, " "), r.Stderr, w)
 		}
 	}
 	for _, bad := range []string{"panic", "goroutine", ".go:"} {
-		if strings.Contains(r.stderr+r.stdout, bad) {
-			t.Errorf("dcrun %s: output mentions %q:\n%s%s", strings.Join(args, " "), bad, r.stdout, r.stderr)
+		if strings.Contains(r.Stderr+r.Stdout, bad) {
+			t.Errorf("dcrun %s: output mentions %q:\n%s%s", strings.Join(args, " "), bad, r.Stdout, r.Stderr)
 		}
 	}
 }
@@ -345,7 +311,7 @@ func TestInfo(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustSucceed(t, "info", "--json", model)), &info); err != nil {
 		t.Fatal(err)
 	}
-	wantOps := []opCount{{"Conv", 1}, {"Flatten", 1}, {"Gemm", 1}, {"GlobalAveragePool", 1}, {"Relu", 1}}
+	wantOps := []opCount{{Op: "Conv", Count: 1}, {Op: "Flatten", Count: 1}, {Op: "Gemm", Count: 1}, {Op: "GlobalAveragePool", Count: 1}, {Op: "Relu", Count: 1}}
 	if info.Parameters != 3*3*3*3+3+tinyClasses*3+tinyClasses || info.ParameterBytes != 4*info.Parameters ||
 		!reflect.DeepEqual(info.Ops, wantOps) || info.Opsets["ai.onnx"] != 13 || !info.Runnable || info.Nodes != 5 ||
 		!reflect.DeepEqual(info.Inputs, []valueDesc{{"x", "FLOAT", []string{"batch", "3", "6", "6"}}}) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcnet-go/dcnet/internal/dataset"
 	"github.com/dcnet-go/dcnet/runtime"
+	"github.com/dcnet-go/dcnet/runtime/train"
 )
 
 func evalCommand() *cli.Command {
@@ -96,20 +97,15 @@ func parseEvalFlags(cmd *cli.Command) (evalFlags, error) {
 	}
 	var err error
 	if s := cmd.String("size"); s != "" {
-		if f.prep.height, f.prep.width, err = parseSize(s); err != nil {
+		if f.prep.height, f.prep.width, err = dataset.ParseSize(s); err != nil {
 			return f, err
 		}
 	}
-	if f.prep.mean, err = parseFloats("mean", cmd.String("mean")); err != nil {
+	if f.prep.mean, err = dataset.ParseFloats("mean", cmd.String("mean")); err != nil {
 		return f, err
 	}
-	if f.prep.std, err = parseFloats("std", cmd.String("std")); err != nil {
+	if f.prep.std, err = dataset.ParseFloats("std", cmd.String("std")); err != nil {
 		return f, err
-	}
-	for i, s := range f.prep.std {
-		if s == 0 {
-			return f, fmt.Errorf("--std: value %d is zero", i+1)
-		}
 	}
 	return f, nil
 }
@@ -258,7 +254,7 @@ func score(scores *runtime.Tensor, labels []int, first int) (int, float64, error
 			return 0, 0, fmt.Errorf("sample %d has label %d, outside the %d classes", first+i, label, k)
 		}
 		row := vals[i*k : (i+1)*k]
-		if argmax(row) == label {
+		if train.Argmax(row) == label {
 			correct++
 		}
 		if isDistribution(row) {
@@ -270,18 +266,9 @@ func score(scores *runtime.Tensor, labels []int, first int) (int, float64, error
 	return correct, loss, nil
 }
 
-// argmax returns the index of the first largest value.
-func argmax(row []float64) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// logSoftmax returns log(exp(row[i]) / Σ exp(row)), computed stably.
+// logSoftmax returns log(exp(row[i]) / Σ exp(row)), computed stably in
+// float64 for scores of any numeric type (train.CrossEntropy takes float32
+// logits and rounds in another order).
 func logSoftmax(row []float64, i int) float64 {
 	hi := math.Inf(-1)
 	for _, v := range row {

@@ -152,8 +152,8 @@ func TestEvalNPY(t *testing.T) {
 		t.Errorf("text output: %q", text)
 	}
 	r := dcrun(t, "eval", model, "--data", x, "--labels", y, "--batch", "16")
-	if !strings.Contains(r.stderr, fmt.Sprintf("%d/%d samples", n, n)) {
-		t.Errorf("no progress on stderr: %q", r.stderr)
+	if !strings.Contains(r.Stderr, fmt.Sprintf("%d/%d samples", n, n)) {
+		t.Errorf("no progress on stderr: %q", r.Stderr)
 	}
 }
 
@@ -216,8 +216,8 @@ func TestEvalErrors(t *testing.T) {
 func mustFailWith(t *testing.T, want string, args ...string) {
 	t.Helper()
 	r := dcrun(t, args...)
-	if r.code == 0 || !strings.Contains(r.stderr, want) {
-		t.Errorf("dcrun %s: exit %d, stderr %q; want a failure with %q", strings.Join(args, " "), r.code, r.stderr, want)
+	if r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("dcrun %s: exit %d, stderr %q; want a failure with %q", strings.Join(args, " "), r.Code, r.Stderr, want)
 	}
 }
 

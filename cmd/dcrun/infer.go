@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/dcnet-go/dcnet/internal/dataset"
 	"github.com/dcnet-go/dcnet/internal/imageio"
 	"github.com/dcnet-go/dcnet/onnx"
 	"github.com/dcnet-go/dcnet/runtime"
@@ -83,7 +84,7 @@ func parseInferFlags(cmd *cli.Command) (inferFlags, error) {
 	}
 	var err error
 	if s := cmd.String("size"); s != "" {
-		if f.prep.height, f.prep.width, err = parseSize(s); err != nil {
+		if f.prep.height, f.prep.width, err = dataset.ParseSize(s); err != nil {
 			return f, err
 		}
 	}
@@ -98,16 +99,11 @@ func parseInferFlags(cmd *cli.Command) (inferFlags, error) {
 	if f.prep.shorter = int(cmd.Int("shorter")); f.prep.shorter < 0 {
 		return f, fmt.Errorf("--shorter %d: must be positive", f.prep.shorter)
 	}
-	if f.prep.mean, err = parseFloats("mean", cmd.String("mean")); err != nil {
+	if f.prep.mean, err = dataset.ParseFloats("mean", cmd.String("mean")); err != nil {
 		return f, err
 	}
-	if f.prep.std, err = parseFloats("std", cmd.String("std")); err != nil {
+	if f.prep.std, err = dataset.ParseFloats("std", cmd.String("std")); err != nil {
 		return f, err
-	}
-	for i, s := range f.prep.std {
-		if s == 0 {
-			return f, fmt.Errorf("--std: value %d is zero", i+1)
-		}
 	}
 	if path := cmd.String("labels"); path != "" {
 		if f.print.labels, err = readLabels(path); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/dcnet-go/dcnet/internal/cliutil"
 	"github.com/dcnet-go/dcnet/onnx"
 	"github.com/dcnet-go/dcnet/runtime"
 )
@@ -63,10 +64,8 @@ type valueDesc struct {
 	Shape []string `json:"shape"`
 }
 
-type opCount struct {
-	Op    string `json:"op"`
-	Count int    `json:"count"`
-}
+// opCount is one line of the operator histogram.
+type opCount = onnx.OpCount
 
 func runInfo(_ context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() != 1 {
@@ -121,11 +120,11 @@ func describeModel(path string, m *onnx.ModelProto) modelInfo {
 	for _, vi := range g.GetOutput() {
 		info.Outputs = append(info.Outputs, describeValue(vi))
 	}
-	info.Ops = opHistogram(g.GetNode())
+	info.Ops = onnx.OpHistogram(g.GetNode())
 	_, err := runtime.NewSessionFromModel(m, runtime.WithBaseDir(filepath.Dir(path)), runtime.WithRegistry(registry()), runtime.WithThreads(1))
 	info.Runnable = err == nil
 	if err != nil {
-		info.NotRunnableWhy = oneLine(err.Error())
+		info.NotRunnableWhy = cliutil.OneLine(err.Error())
 	}
 	return info
 }
@@ -197,30 +196,6 @@ func (d valueDesc) String() string {
 		shape = "[" + strings.Join(d.Shape, " ") + "]"
 	}
 	return fmt.Sprintf("%s %s%s", d.Name, d.Type, shape)
-}
-
-// opHistogram counts nodes per operator ("Conv", or "domain/Op" outside
-// the default domain), most frequent first, then by name.
-func opHistogram(nodes []*onnx.NodeProto) []opCount {
-	counts := map[string]int{}
-	for _, n := range nodes {
-		op := n.GetOpType()
-		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
-			op = d + "/" + op
-		}
-		counts[op]++
-	}
-	out := make([]opCount, 0, len(counts))
-	for op, c := range counts {
-		out = append(out, opCount{op, c})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Op < out[j].Op
-	})
-	return out
 }
 
 func printInfo(w io.Writer, info modelInfo) {

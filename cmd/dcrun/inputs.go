@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -373,34 +372,4 @@ func (a array) tensor() *runtime.Tensor {
 		return runtime.New(a.shape, d)
 	}
 	panic(fmt.Sprintf("unreachable: array of %T", a.data))
-}
-
-// parseSize parses "H" or "HxW".
-func parseSize(s string) (h, w int, err error) {
-	hs, ws, found := strings.Cut(strings.ToLower(s), "x")
-	if !found {
-		ws = hs
-	}
-	h, err1 := strconv.Atoi(strings.TrimSpace(hs))
-	w, err2 := strconv.Atoi(strings.TrimSpace(ws))
-	if err1 != nil || err2 != nil || h <= 0 || w <= 0 {
-		return 0, 0, fmt.Errorf("--size %q: want H or HxW with positive integers, such as 224 or 28x28", s)
-	}
-	return h, w, nil
-}
-
-// parseFloats parses a comma-separated list of finite numbers.
-func parseFloats(flag, s string) ([]float64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("--%s %q: want comma-separated numbers, such as 0.485,0.456,0.406", flag, s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }

@@ -17,12 +17,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/dcnet-go/dcnet/decop"
+	"github.com/dcnet-go/dcnet/internal/cliutil"
 	"github.com/dcnet-go/dcnet/runtime"
 )
 
@@ -31,23 +30,8 @@ func main() {
 }
 
 // run executes the command line and returns the exit status.
-func run(args []string, stdout, stderr io.Writer) (status int) {
-	defer func() {
-		if r := recover(); r != nil {
-			if os.Getenv("DCRUN_TRACEBACK") != "" {
-				panic(r)
-			}
-			fmt.Fprintf(stderr, "dcrun: internal error: %s (set DCRUN_TRACEBACK=1 for a stack trace)\n", oneLine(fmt.Sprint(r)))
-			status = 2
-		}
-	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := newApp(stdout, stderr).Run(ctx, args); err != nil {
-		fmt.Fprintf(stderr, "dcrun: %s\n", oneLine(err.Error()))
-		return 1
-	}
-	return 0
+func run(args []string, stdout, stderr io.Writer) int {
+	return cliutil.Run("dcrun", args, stderr, func() *cli.Command { return newApp(stdout, stderr) })
 }
 
 // registry returns the operator set dcrun runs models with: the standard
@@ -63,10 +47,7 @@ func registry() *runtime.Registry {
 // them on one line; nothing inside exits the process.
 func newApp(stdout, stderr io.Writer) *cli.Command {
 	commands := []*cli.Command{inferCommand(), infoCommand(), benchCommand(), evalCommand()}
-	for _, c := range commands {
-		c.OnUsageError = usageError
-	}
-	return &cli.Command{
+	return cliutil.Setup(&cli.Command{
 		Name:  "dcrun",
 		Usage: "run ONNX models (including Decoupled Networks) with a pure-Go CPU runtime",
 		Description: `dcrun loads an ONNX model, plans it once and runs it on the CPU.
@@ -77,14 +58,8 @@ Examples:
   dcrun infer model.onnx -i input=x.npy -o out/
   dcrun info model.onnx
   dcrun bench model.onnx --threads 2 --runs 50`,
-		Writer:      stdout,
-		ErrWriter:   stderr,
-		HideVersion: true,
 		// File names may contain commas: repeat -i instead of splitting.
 		DisableSliceFlagSeparator: true,
-		Suggest:                   true,
-		OnUsageError:              usageError,
-		ExitErrHandler:            func(context.Context, *cli.Command, error) {},
 		Commands:                  commands,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() > 0 {
@@ -92,27 +67,5 @@ Examples:
 			}
 			return cli.ShowRootCommandHelp(cmd)
 		},
-	}
-}
-
-// usageError reports a bad flag or argument as an ordinary error, so that
-// it is printed as one line instead of the help text.
-func usageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
-	if cmd.Root() == cmd {
-		return fmt.Errorf("%w (see dcrun --help)", err)
-	}
-	return fmt.Errorf("%s: %w (see dcrun help %s)", cmd.Name, err, cmd.Name)
-}
-
-// oneLine joins a multi-line message (errors.Join separates errors with
-// newlines) into a single line.
-func oneLine(msg string) string {
-	lines := strings.Split(strings.TrimSpace(msg), "\n")
-	var parts []string
-	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, "; ")
+	}, stdout, stderr)
 }

@@ -130,34 +130,6 @@ ids: INT64 [2], min 0, max 1
 	}
 }
 
-func TestParseFlags(t *testing.T) {
-	for in, want := range map[string][2]int{"224": {224, 224}, "28x28": {28, 28}, "32X48": {32, 48}, " 5 x 7 ": {5, 7}} {
-		h, w, err := parseSize(in)
-		if err != nil || h != want[0] || w != want[1] {
-			t.Errorf("parseSize(%q) = %d, %d, %v", in, h, w, err)
-		}
-	}
-	for _, bad := range []string{"", "x", "0", "3x", "-1x2", "2x2x2", "ax3"} {
-		if _, _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) accepted", bad)
-		}
-	}
-	if v, err := parseFloats("mean", "0.5, 1e-1,2"); err != nil || !reflect.DeepEqual(v, []float64{0.5, 0.1, 2}) {
-		t.Errorf("parseFloats = %v, %v", v, err)
-	}
-	for _, bad := range []string{"1,,2", "NaN", "inf", "1;2"} {
-		if _, err := parseFloats("mean", bad); err == nil {
-			t.Errorf("parseFloats(%q) accepted", bad)
-		}
-	}
-}
-
-func TestOneLine(t *testing.T) {
-	if got := oneLine("a\nb\n\n  c  \n"); got != "a; b; c" {
-		t.Errorf("oneLine = %q", got)
-	}
-}
-
 func TestModelLabels(t *testing.T) {
 	meta := func(k, v string) *onnx.ModelProto {
 		return &onnx.ModelProto{MetadataProps: []*onnx.StringStringEntryProto{{Key: proto.String(k), Value: proto.String(v)}}}

@@ -29,6 +29,10 @@
 // of a Geometry, so the choice (and the packing of the filter, see Filter) happens once, when a
 // model is planned.
 //
+// The backward passes (runtime's Conv, decop's DecoupledConv) keep P or its gradient whole:
+// Geometry.Im2colRows stores rows of P and Geometry.Col2imRows, its adjoint, adds rows of dP back
+// into the input's gradient (ScatterTap does one tap, ValidSpan clips a strided row to the image).
+//
 // # Kernels and dispatch
 //
 // gemm brings its own micro-kernels. The direct algorithm's row kernel (taps.go) is chosen once

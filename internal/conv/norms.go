@@ -162,7 +162,7 @@ func (g Geometry) rowSumsFrom(out, in []float64, rows, width, outW, limit int) {
 	clear(out)
 	for kw := range g.KW {
 		dx := kw*g.DW - g.PadLeft
-		lo, hi := validSpan(outW, dx, g.SW, limit)
+		lo, hi := ValidSpan(outW, dx, g.SW, limit)
 		if lo == hi {
 			continue
 		}
@@ -190,7 +190,7 @@ func (g Geometry) columnSums(out, in []float64, width int) {
 	clear(out)
 	for kh := range g.KH {
 		dy := kh*g.DH - g.PadTop
-		lo, hi := validSpan(oh, dy, g.SH, g.H)
+		lo, hi := ValidSpan(oh, dy, g.SH, g.H)
 		if lo < hi {
 			addRows(k, out[lo*width:], in[(lo*g.SH+dy)*width:], hi-lo, width, width, g.SH*width)
 		}
@@ -207,7 +207,7 @@ func (g Geometry) windowSquares(dst []float64, xg []float32) {
 		for kh := range g.KH {
 			for kw := range g.KW {
 				dx := kw*g.DW - g.PadLeft
-				lo, hi := validSpan(ow, dx, g.SW, g.W)
+				lo, hi := ValidSpan(ow, dx, g.SW, g.W)
 				if lo == hi {
 					continue
 				}

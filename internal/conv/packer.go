@@ -169,7 +169,12 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 
 // gatherRow sets dst[t] = row[iw0 + t·stride], or zero where that index is outside row.
 func gatherRow(dst, row []float32, iw0, stride int) {
-	lo, hi := validSpan(len(dst), iw0, stride, len(row))
+	lo, hi := ValidSpan(len(dst), iw0, stride, len(row))
+	gatherSpan(dst, row, iw0, stride, lo, hi)
+}
+
+// gatherSpan is gatherRow given the span [lo, hi) = ValidSpan(len(dst), iw0, stride, len(row)).
+func gatherSpan(dst, row []float32, iw0, stride, lo, hi int) {
 	clear(dst[:lo])
 	switch {
 	case lo == hi:
@@ -182,21 +187,6 @@ func gatherRow(dst, row []float32, iw0, stride int) {
 		}
 	}
 	clear(dst[hi:])
-}
-
-// validSpan returns the range [lo, hi) of t in [0, n) for which i0 + t·stride lies in [0, size).
-func validSpan(n, i0, stride, size int) (lo, hi int) {
-	if i0 < 0 {
-		lo = min(n, (-i0+stride-1)/stride)
-	}
-	hi = n
-	if last := i0 + (n-1)*stride; last >= size {
-		hi = 0
-		if size > i0 {
-			hi = (size - i0 + stride - 1) / stride
-		}
-	}
-	return lo, max(lo, hi)
 }
 
 // PackCost tells gemm that gathering patches costs several times a dense copy (measured: about

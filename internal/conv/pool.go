@@ -48,7 +48,7 @@ func (w Window) spans() []span {
 	out := make([]span, w.Out())
 	for o := range out {
 		start := o*w.Stride - w.PadBegin
-		lo, hi := validSpan(w.K, start, w.Dilation, w.In)
+		lo, hi := ValidSpan(w.K, start, w.Dilation, w.In)
 		// Taps inside [-PadBegin, In+PadEnd): the divisor when padding counts.
 		padded := min(w.K, (w.In+w.PadEnd-start+w.Dilation-1)/w.Dilation)
 		out[o] = span{lo: lo, hi: hi, start: start, padded: padded}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestCNN9MatchesPyTorchExport(t *testing.T) {
 		t.Fatalf("%d initializers, PyTorch's export has %d", len(ours), len(theirs))
 	}
 	for i := range ours {
-		if a, b := ours[i].GetDims(), theirs[i].GetDims(); !equalDims(a, b) {
+		if a, b := ours[i].GetDims(), theirs[i].GetDims(); !slices.Equal(a, b) {
 			t.Fatalf("initializer %s %v, PyTorch's %s %v", ours[i].GetName(), a, theirs[i].GetName(), b)
 		}
 		copied := cloneTensor(theirs[i])
@@ -62,18 +63,6 @@ func TestCNN9MatchesPyTorchExport(t *testing.T) {
 			t.Fatalf("logit %d: %v, PyTorch's graph %v", i, y[i], yRef[i])
 		}
 	}
-}
-
-func equalDims(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func cloneTensor(t *onnx.TensorProto) *onnx.TensorProto {

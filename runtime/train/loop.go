@@ -356,7 +356,7 @@ func predictions(logits *runtime.Tensor) []int {
 	x := logits.Float32s()
 	out := make([]int, n)
 	for i := range out {
-		out[i] = argmax(x[i*k : (i+1)*k])
+		out[i] = Argmax(x[i*k : (i+1)*k])
 	}
 	return out
 }

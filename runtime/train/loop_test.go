@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -366,7 +367,7 @@ func TestFlipAndStepsPerEpoch(t *testing.T) {
 	src := []float32{1, 2, 3, 4, 5, 6}
 	dst := make([]float32, 6)
 	flipRows(dst, src, 3)
-	if want := []float32{3, 2, 1, 6, 5, 4}; !equal32(dst, want) {
+	if want := []float32{3, 2, 1, 6, 5, 4}; !slices.Equal(dst, want) {
 		t.Errorf("flipRows = %v, want %v", dst, want)
 	}
 	for _, c := range []struct{ n, b, want int }{{60000, 256, 235}, {256, 256, 1}, {257, 256, 1}, {258, 256, 2}, {1, 256, 1}, {0, 256, 0}} {
@@ -374,18 +375,6 @@ func TestFlipAndStepsPerEpoch(t *testing.T) {
 			t.Errorf("StepsPerEpoch(%d, %d) = %d, want %d", c.n, c.b, got, c.want)
 		}
 	}
-}
-
-func equal32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSamplerFlipsAboutHalf(t *testing.T) {

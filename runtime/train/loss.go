@@ -211,19 +211,20 @@ func Correct(logits *runtime.Tensor, labels []int) int {
 	x := logits.Float32s()
 	correct := 0
 	for i, y := range labels {
-		if argmax(x[i*k:(i+1)*k]) == y {
+		if Argmax(x[i*k:(i+1)*k]) == y {
 			correct++
 		}
 	}
 	return correct
 }
 
-// argmax is the index of the largest value (the first, on ties; NaN never
-// wins).
-func argmax(x []float32) int {
+// Argmax is the index of the largest value of row, such as the class a
+// row of logits or probabilities predicts (the first, on ties; NaN never
+// wins). It is 0 for an empty row.
+func Argmax[T float32 | float64](row []T) int {
 	best := 0
-	for i, v := range x {
-		if v > x[best] {
+	for i, v := range row {
+		if v > row[best] {
 			best = i
 		}
 	}

@@ -49,6 +49,7 @@ import (
 	"github.com/dcnet-go/dcnet/internal/npy"
 	"github.com/dcnet-go/dcnet/onnx"
 	"github.com/dcnet-go/dcnet/runtime"
+	"github.com/dcnet-go/dcnet/runtime/train"
 )
 
 const (
@@ -343,37 +344,12 @@ func evaluate(ctx context.Context, m *onnx.ModelProto, data *dataset.Batch, thre
 	if len(logits) != n*10 {
 		return 0, 0, nil, fmt.Errorf("got %d logits for %d images", len(logits), n)
 	}
-	correct, loss := 0, 0.0
-	for i, label := range data.Labels {
-		row := logits[i*10 : (i+1)*10]
-		if argmax(row) == label {
-			correct++
-		}
-		loss += crossEntropy(row, label)
+	scores := runtime.New([]int{n, 10}, logits)
+	loss, _, err := train.CrossEntropy(scores, data.Labels, 0)
+	if err != nil {
+		return 0, 0, nil, err
 	}
-	return 100 * float64(correct) / float64(n), loss / float64(n), logits, nil
-}
-
-func argmax(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-func crossEntropy(row []float32, label int) float64 {
-	hi := math.Inf(-1)
-	for _, v := range row {
-		hi = math.Max(hi, float64(v))
-	}
-	sum := 0.0
-	for _, v := range row {
-		sum += math.Exp(float64(v) - hi)
-	}
-	return hi + math.Log(sum) - float64(row[label])
+	return 100 * float64(train.Correct(scores, data.Labels)) / float64(n), loss, logits, nil
 }
 
 // compareORT runs the expanded model m in ONNX Runtime on the scored images (in chunks) and
@@ -419,7 +395,7 @@ func compareORT(c config, m *onnx.ModelProto, name, opName, scoredPath string, o
 	chk := &ortCheck{N: len(ours) / 10}
 	for i := range chk.N {
 		a, b := ours[i*10:(i+1)*10], theirs[i*10:(i+1)*10]
-		if argmax(a) != argmax(b) {
+		if train.Argmax(a) != train.Argmax(b) {
 			chk.Disagreements++
 		}
 		diff, scale := 0.0, 0.0

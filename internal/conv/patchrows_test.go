@@ -1,0 +1,94 @@
+package conv
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIm2colRows checks a channel range of the stored patch matrix, rows ld apart, against
+// explicitPatches, and that the gaps between rows and the other channels' rows stay untouched.
+func TestIm2colRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for range 300 {
+		g := randomGeometry(rng)
+		x := randFloats(rng, g.CG()*g.H*g.W)
+		want := explicitPatches(g, x)
+		ohw, khw := g.OutHW(), g.KH*g.KW
+		ld := ohw + rng.IntN(4)
+		c0 := rng.IntN(g.CG())
+		c1 := c0 + 1 + rng.IntN(g.CG()-c0)
+		dst := make([]float32, g.K()*ld)
+		for i := range dst {
+			dst[i] = float32(math.NaN())
+		}
+		g.Im2colRows(dst, ld, x, c0, c1)
+		for k := range g.K() {
+			for j := range ld {
+				got := dst[k*ld+j]
+				if c := k / khw; c < c0 || c >= c1 || j >= ohw {
+					if !math.IsNaN(float64(got)) {
+						t.Fatalf("%+v channels [%d, %d) ld %d: wrote %v at row %d column %d", g, c0, c1, ld, got, k, j)
+					}
+				} else if got != want[k][j] {
+					t.Fatalf("%+v channels [%d, %d) ld %d: P[%d][%d] = %v, want %v", g, c0, c1, ld, k, j, got, want[k][j])
+				}
+			}
+		}
+	}
+}
+
+// TestCol2imRows checks the adjoint against the definition: every entry of dP added to the
+// pixel it was read from, in the order of rows k and then of columns.
+func TestCol2imRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for range 300 {
+		g := randomGeometry(rng)
+		oh, ow := g.OutH(), g.OutW()
+		ld := oh*ow + rng.IntN(4)
+		dp := randFloats(rng, g.K()*ld)
+		c0 := rng.IntN(g.CG())
+		c1 := c0 + 1 + rng.IntN(g.CG()-c0)
+		init := randFloats(rng, g.CG()*g.H*g.W)
+		want := append([]float32(nil), init...)
+		for k := c0 * g.KH * g.KW; k < c1*g.KH*g.KW; k++ {
+			c, kh, kw := k/(g.KH*g.KW), k/g.KW%g.KH, k%g.KW
+			for j := range oh * ow {
+				iy := j/ow*g.SH - g.PadTop + kh*g.DH
+				ix := j%ow*g.SW - g.PadLeft + kw*g.DW
+				if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+					want[(c*g.H+iy)*g.W+ix] += dp[k*ld+j]
+				}
+			}
+		}
+		got := append([]float32(nil), init...)
+		g.Col2imRows(got, dp, ld, c0, c1)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v channels [%d, %d) ld %d: dx[%d] = %v, want %v", g, c0, c1, ld, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestValidSpan compares the span with a scan of every index.
+func TestValidSpan(t *testing.T) {
+	for n := range 6 {
+		for i0 := -9; i0 <= 9; i0++ {
+			for stride := 1; stride <= 3; stride++ {
+				for size := range 7 {
+					lo, hi := ValidSpan(n, i0, stride, size)
+					for j := range n {
+						inside := i0+j*stride >= 0 && i0+j*stride < size
+						if inside != (j >= lo && j < hi) {
+							t.Fatalf("ValidSpan(%d, %d, %d, %d) = [%d, %d), but index %d is inside: %v", n, i0, stride, size, lo, hi, j, inside)
+						}
+					}
+					if lo > hi {
+						t.Fatalf("ValidSpan(%d, %d, %d, %d) = [%d, %d)", n, i0, stride, size, lo, hi)
+					}
+				}
+			}
+		}
+	}
+}
