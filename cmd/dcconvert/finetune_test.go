@@ -338,6 +338,14 @@ func TestFinetuneTrainAllLearnsAndIsDeterministic(t *testing.T) {
 	if !bytes.Equal(da, db) {
 		t.Error("two runs with the same seed and threads wrote different models")
 	}
+	// The same for a decoupled model, whose DecoupledConv backward splits the batch across the
+	// two threads and sums per-thread partial gradients.
+	da2, db2 := filepath.Join(f.dir, "a2.onnx"), filepath.Join(f.dir, "b2.onnx")
+	mustSucceed(t, f.args(f.decoupled, da2, args...)...)
+	mustSucceed(t, f.args(f.decoupled, db2, args...)...)
+	if x, y := mustRead(t, da2), mustRead(t, db2); !bytes.Equal(x, y) {
+		t.Error("two runs of the decoupled model with the same seed and threads wrote different models")
+	}
 	in, before := initializers(t, f.standard)
 	m, after := initializers(t, a)
 	sameGraph(t, in, m)
@@ -461,4 +469,13 @@ func TestFinetuneErrors(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed run wrote its output")
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

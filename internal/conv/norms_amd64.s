@@ -197,3 +197,75 @@ addsNext:
 addsDone:
 	VZEROUPPER
 	RET
+
+// func adds32AVX2(dst, src []float32, rows, cols, dstStride, srcStride int)
+//
+// Registers as in addsAVX2: DI dst row, SI src row, DX rows left, R8 and R9 the strides in
+// bytes, R10 and R11 the current positions in the row, CX values left in the row.
+TEXT ·adds32AVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ rows+48(FP), DX
+	MOVQ dstStride+64(FP), R8
+	SHLQ $2, R8
+	MOVQ srcStride+72(FP), R9
+	SHLQ $2, R9
+	TESTQ DX, DX
+	JLE adds32Done
+
+adds32Row:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ cols+56(FP), CX
+
+adds32By32:
+	CMPQ CX, $32
+	JLT adds32By8
+	VMOVUPS 0(R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS 64(R10), Y2
+	VMOVUPS 96(R10), Y3
+	VADDPS 0(R11), Y0, Y0
+	VADDPS 32(R11), Y1, Y1
+	VADDPS 64(R11), Y2, Y2
+	VADDPS 96(R11), Y3, Y3
+	VMOVUPS Y0, 0(R10)
+	VMOVUPS Y1, 32(R10)
+	VMOVUPS Y2, 64(R10)
+	VMOVUPS Y3, 96(R10)
+	ADDQ $128, R10
+	ADDQ $128, R11
+	SUBQ $32, CX
+	JMP adds32By32
+
+adds32By8:
+	CMPQ CX, $8
+	JLT adds32By1
+	VMOVUPS 0(R10), Y0
+	VADDPS 0(R11), Y0, Y0
+	VMOVUPS Y0, 0(R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $8, CX
+	JMP adds32By8
+
+adds32By1:
+	TESTQ CX, CX
+	JLE adds32Next
+	VMOVSS 0(R10), X0
+	VADDSS 0(R11), X0, X0
+	VMOVSS X0, 0(R10)
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ CX
+	JMP adds32By1
+
+adds32Next:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ DX
+	JNZ adds32Row
+
+adds32Done:
+	VZEROUPPER
+	RET

@@ -1,5 +1,7 @@
 package conv
 
+import "fmt"
+
 // The patch matrix P (see PatchPacker) stored row by row, and its adjoint, for the backward
 // passes of Conv (runtime) and DecoupledConv (decop), which keep P or its gradient whole.
 
@@ -63,23 +65,53 @@ func (g Geometry) ScatterTap(dst, src []float32, kh, kw int) {
 	if lo == hi {
 		return
 	}
+	if g.SW == 1 {
+		// Contiguous runs: output rows y0 … y1−1 read input rows ih0 + y·SH.
+		ih0 := kh*g.DH - g.PadTop
+		y0, y1 := ValidSpan(oh, ih0, g.SH, g.H)
+		if y0 < y1 {
+			addRows32(dst[(ih0+y0*g.SH)*g.W+iw0+lo:], src[y0*ow+lo:], y1-y0, hi-lo, g.SH*g.W, ow)
+		}
+		return
+	}
 	for y := range oh {
 		ih := y*g.SH + kh*g.DH - g.PadTop
 		if ih < 0 || ih >= g.H {
 			continue
 		}
 		row, in := dst[ih*g.W:(ih+1)*g.W], src[y*ow+lo:y*ow+hi]
-		if g.SW == 1 {
-			out := row[iw0+lo : iw0+hi]
-			for j, v := range in {
-				out[j] += v
-			}
-			continue
-		}
 		for j, v := range in {
 			row[iw0+(lo+j)*g.SW] += v
 		}
 	}
+}
+
+// adds32Generic is the portable adds32 function: for r < rows and i < cols,
+// dst[r·dstStride + i] += src[r·srcStride + i].
+func adds32Generic(dst, src []float32, rows, cols, dstStride, srcStride int) {
+	for r := range rows {
+		d := dst[r*dstStride : r*dstStride+cols]
+		s := src[r*srcStride : r*srcStride+cols]
+		for i, v := range s {
+			d[i] += v
+		}
+	}
+}
+
+// addRows32 adds a block of float32 rows (see adds32Generic) with the active row kernel, after
+// checking that it lies inside both slices.
+func addRows32(dst, src []float32, rows, cols, dstStride, srcStride int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if (rows-1)*dstStride+cols > len(dst) || (rows-1)*srcStride+cols > len(src) || dstStride < 0 || srcStride < 0 {
+		panic(fmt.Sprintf("conv: adding %d rows of %d values (strides %d, %d) to slices of %d and %d", rows, cols, dstStride, srcStride, len(dst), len(src)))
+	}
+	k := activeRow.Load()
+	if k.adds32 == nil {
+		k = genericRowKernel
+	}
+	k.adds32(dst, src, rows, cols, dstStride, srcStride)
 }
 
 // ValidSpan returns the range [lo, hi) of t in [0, n) for which i0 + t·stride lies in [0, size):

@@ -41,6 +41,14 @@ func TestIm2colRows(t *testing.T) {
 // TestCol2imRows checks the adjoint against the definition: every entry of dP added to the
 // pixel it was read from, in the order of rows k and then of columns.
 func TestCol2imRows(t *testing.T) {
+	for _, rk := range RowKernels() {
+		restore, _ := UseRowKernel(rk)
+		t.Run(rk, testCol2imRows)
+		restore()
+	}
+}
+
+func testCol2imRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	for range 300 {
 		g := randomGeometry(rng)
@@ -90,5 +98,34 @@ func TestValidSpan(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAddRows32 checks every row kernel's adds32 against the plain loop for row lengths that
+// cover each block size (32, 8, single values) and strides with gaps, and that the gaps stay
+// untouched.
+func TestAddRows32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, rk := range RowKernels() {
+		restore, _ := UseRowKernel(rk)
+		for cols := 1; cols <= 75; cols++ {
+			rows := 1 + rng.IntN(4)
+			dstStride, srcStride := cols+rng.IntN(5), cols+rng.IntN(5)
+			dst := randFloats(rng, (rows-1)*dstStride+cols)
+			src := randFloats(rng, (rows-1)*srcStride+cols)
+			want := append([]float32(nil), dst...)
+			for r := range rows {
+				for i := range cols {
+					want[r*dstStride+i] += src[r*srcStride+i]
+				}
+			}
+			addRows32(dst, src, rows, cols, dstStride, srcStride)
+			for i := range dst {
+				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s: %d rows of %d (strides %d, %d): dst[%d] = %v, want %v", rk, rows, cols, dstStride, srcStride, i, dst[i], want[i])
+				}
+			}
+		}
+		restore()
 	}
 }

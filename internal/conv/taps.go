@@ -68,11 +68,13 @@ type rowKernel struct {
 	// (norms.go).
 	squares func(p *squareArgs)
 	adds    func(dst, src []float64, rows, cols, dstStride, srcStride int)
-	usable  func() bool
+	// adds32 is adds for float32 values, for scattering patch-matrix gradients (patchrows.go).
+	adds32 func(dst, src []float32, rows, cols, dstStride, srcStride int)
+	usable func() bool
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
-	adds: addsGeneric, usable: func() bool { return true }}
+	adds: addsGeneric, adds32: adds32Generic, usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]
 
