@@ -115,9 +115,9 @@ func (g Geometry) channelSquares(plane []float64, xg []float32) {
 	}
 }
 
-// addsGeneric is the portable adds function: for r < rows and i < cols,
+// addsGeneric is the portable adds (and adds32) function: for r < rows and i < cols,
 // dst[r·dstStride + i] += src[r·srcStride + i].
-func addsGeneric(dst, src []float64, rows, cols, dstStride, srcStride int) {
+func addsGeneric[T float32 | float64](dst, src []T, rows, cols, dstStride, srcStride int) {
 	for r := range rows {
 		d := dst[r*dstStride : r*dstStride+cols]
 		s := src[r*srcStride : r*srcStride+cols]
@@ -130,13 +130,21 @@ func addsGeneric(dst, src []float64, rows, cols, dstStride, srcStride int) {
 // addRows adds a block of rows (see addsGeneric) with the active kernel, after checking that it
 // lies inside both slices.
 func addRows(k *rowKernel, dst, src []float64, rows, cols, dstStride, srcStride int) {
+	if checkRowBlock(dst, src, rows, cols, dstStride, srcStride) {
+		k.adds(dst, src, rows, cols, dstStride, srcStride)
+	}
+}
+
+// checkRowBlock reports whether a block of rows is non-empty, and panics unless it lies inside
+// both slices.
+func checkRowBlock[T float32 | float64](dst, src []T, rows, cols, dstStride, srcStride int) bool {
 	if rows <= 0 || cols <= 0 {
-		return
+		return false
 	}
 	if (rows-1)*dstStride+cols > len(dst) || (rows-1)*srcStride+cols > len(src) || dstStride < 0 || srcStride < 0 {
 		panic(fmt.Sprintf("conv: adding %d rows of %d values (strides %d, %d) to slices of %d and %d", rows, cols, dstStride, srcStride, len(dst), len(src)))
 	}
-	k.adds(dst, src, rows, cols, dstStride, srcStride)
+	return true
 }
 
 // normsKernel returns the row kernel whose squares and adds functions the patch norms use.

@@ -28,7 +28,7 @@ func squaresAVX2(p *squareArgs)
 //go:noescape
 func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
 
-// adds32AVX2 is adds32Generic with AVX2: for r < rows and i < cols,
+// adds32AVX2 is addsGeneric[float32] with AVX2: for r < rows and i < cols,
 // dst[r·dstStride + i] += src[r·srcStride + i], 32 values per step, then 8, then one by one;
 // every value is added once, so the result is the generic one bit for bit. The caller
 // (addRows32) guarantees that every index is inside the slices.

@@ -1,7 +1,5 @@
 package conv
 
-import "fmt"
-
 // The patch matrix P (see PatchPacker) stored row by row, and its adjoint, for the backward
 // passes of Conv (runtime) and DecoupledConv (decop), which keep P or its gradient whole.
 
@@ -86,26 +84,11 @@ func (g Geometry) ScatterTap(dst, src []float32, kh, kw int) {
 	}
 }
 
-// adds32Generic is the portable adds32 function: for r < rows and i < cols,
-// dst[r·dstStride + i] += src[r·srcStride + i].
-func adds32Generic(dst, src []float32, rows, cols, dstStride, srcStride int) {
-	for r := range rows {
-		d := dst[r*dstStride : r*dstStride+cols]
-		s := src[r*srcStride : r*srcStride+cols]
-		for i, v := range s {
-			d[i] += v
-		}
-	}
-}
-
-// addRows32 adds a block of float32 rows (see adds32Generic) with the active row kernel, after
+// addRows32 adds a block of float32 rows (see addsGeneric) with the active row kernel, after
 // checking that it lies inside both slices.
 func addRows32(dst, src []float32, rows, cols, dstStride, srcStride int) {
-	if rows <= 0 || cols <= 0 {
+	if !checkRowBlock(dst, src, rows, cols, dstStride, srcStride) {
 		return
-	}
-	if (rows-1)*dstStride+cols > len(dst) || (rows-1)*srcStride+cols > len(src) || dstStride < 0 || srcStride < 0 {
-		panic(fmt.Sprintf("conv: adding %d rows of %d values (strides %d, %d) to slices of %d and %d", rows, cols, dstStride, srcStride, len(dst), len(src)))
 	}
 	k := activeRow.Load()
 	if k.adds32 == nil {

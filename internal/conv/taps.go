@@ -74,7 +74,7 @@ type rowKernel struct {
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
-	adds: addsGeneric, adds32: adds32Generic, usable: func() bool { return true }}
+	adds: addsGeneric[float64], adds32: addsGeneric[float32], usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]
 
