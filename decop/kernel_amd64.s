@@ -2,130 +2,22 @@
 
 #include "textflag.h"
 #include "go_asm.h"
+#include "vecmath_amd64.h"
 
 // The AVX2+FMA row kernel of the decoupled epilogue (see rowArgs in kernel.go and the Go loops
 // of kernel_generic.go, which evaluate the same formulas with the same coefficients, from
 // fastmath.go, one value at a time).
 
-// VEC defines a read-only 32-byte vector of eight copies of the 32-bit pattern val.
-#define VEC(name, val) \
-	DATA name<>+0(SB)/4, val; \
-	DATA name<>+4(SB)/4, val; \
-	DATA name<>+8(SB)/4, val; \
-	DATA name<>+12(SB)/4, val; \
-	DATA name<>+16(SB)/4, val; \
-	DATA name<>+20(SB)/4, val; \
-	DATA name<>+24(SB)/4, val; \
-	DATA name<>+28(SB)/4, val; \
-	GLOBL name<>(SB), RODATA|NOPTR, $32
-
-VEC(one, $0x3f800000)
-VEC(minusOne, $0xbf800000)
-VEC(half, $0x3f000000)
-VEC(two, $0x40000000)
-VEC(absMask, $0x7fffffff)
-VEC(signMask, $0x80000000)
-VEC(nine, $0x41100000)
+// Constants of this file only; the shared ones are in vecmath_amd64.h.
 VEC(minusNine, $0xc1100000)
-VEC(tanhP1, $0x3e090583)
-VEC(tanhP2, $0x3b6515db)
-VEC(tanhP3, $0x37ace0ab)
-VEC(tanhP4, $0x32656af2)
-VEC(tanhQ1, $0x3eef2d66)
-VEC(tanhQ2, $0x3cd3fbcc)
-VEC(tanhQ3, $0x39ac427e)
-VEC(tanhQ4, $0x3550be14)
-VEC(asinA0, $0x3e2aaae4)
-VEC(asinA1, $0x3d9980f2)
-VEC(asinA2, $0x3d3a3f25)
-VEC(asinA3, $0x3cc61421)
-VEC(asinA4, $0x3d2cb694)
-VEC(halfPiHi, $0x3fc90fdb)
-VEC(halfPiLo, $0xb33bbd2e)
 VEC(asinMax, $0x3fc8e183)
-VEC(logOffset, $0x004afb0d)
-VEC(exponentBias, $0x0000007f)
-VEC(mantissaMask, $0x007fffff)
-VEC(sqrtHalfBits, $0x3f3504f3)
-VEC(twoThirds, $0x3f2aaaab)
-VEC(twoFifths, $0x3ecccccd)
-VEC(twoSevenths, $0x3e924925)
-VEC(twoNinths, $0x3e638e39)
-VEC(ln2Hi, $0x3f317200)
-VEC(ln2Lo, $0x35bfbe8e)
 
-// TANH sets X = tanh(X) for X >= 0 (the rational function of tanh32, in float32 with fused
-// multiply-adds) using the temporaries Z, P and Q. An exhaustive scan of [0, 12] finds 5.35
-// ulps at worst, near 7, where tanh is within 2e-6 of 1. (A reciprocal estimate refined by a
-// Newton step instead of VDIVPS is both slower here, the multiply-add units being the
-// bottleneck, and less accurate: 6.35 ulps.)
-#define TANH(X, Z, P, Q) \
-	VMINPS nine<>(SB), X, X; \
-	VMULPS X, X, Z; \
-	VMOVUPS tanhP4<>(SB), P; \
-	VFMADD213PS tanhP3<>(SB), Z, P; \
-	VFMADD213PS tanhP2<>(SB), Z, P; \
-	VFMADD213PS tanhP1<>(SB), Z, P; \
-	VFMADD213PS one<>(SB), Z, P; \
-	VMOVUPS tanhQ4<>(SB), Q; \
-	VFMADD213PS tanhQ3<>(SB), Z, Q; \
-	VFMADD213PS tanhQ2<>(SB), Z, Q; \
-	VFMADD213PS tanhQ1<>(SB), Z, Q; \
-	VFMADD213PS one<>(SB), Z, Q; \
-	VMULPS P, X, X; \
-	VDIVPS Q, X, X
-
-// LOG1P sets Y6 = log1p(Y1) (log1p32, Y1 >= 0, kept) using Y2 to Y5.
-#define LOG1P \
-	VADDPS one<>(SB), Y1, Y2; \
-	VSUBPS one<>(SB), Y2, Y3; \
-	VSUBPS Y3, Y1, Y3; \
-	VDIVPS Y2, Y3, Y3; \
-	VPADDD logOffset<>(SB), Y2, Y4; \
-	VPSRLD $23, Y4, Y5; \
-	VPSUBD exponentBias<>(SB), Y5, Y5; \
-	VCVTDQ2PS Y5, Y5; \
-	VPAND mantissaMask<>(SB), Y4, Y4; \
-	VPADDD sqrtHalfBits<>(SB), Y4, Y4; \
-	VSUBPS one<>(SB), Y4, Y4; \
-	VADDPS two<>(SB), Y4, Y2; \
-	VDIVPS Y2, Y4, Y4; \
-	VMULPS Y4, Y4, Y2; \
-	VMOVUPS twoNinths<>(SB), Y6; \
-	VFMADD213PS twoSevenths<>(SB), Y2, Y6; \
-	VFMADD213PS twoFifths<>(SB), Y2, Y6; \
-	VFMADD213PS twoThirds<>(SB), Y2, Y6; \
-	VFMADD213PS two<>(SB), Y2, Y6; \
-	VMULPS Y4, Y6, Y6; \
-	VFMADD231PS ln2Lo<>(SB), Y5, Y3; \
-	VADDPS Y3, Y6, Y6; \
-	VFMADD231PS ln2Hi<>(SB), Y5, Y6
-
-// ASIN sets Y1 = min(asin(|Y0|), asinMax) and Y6 = the sign bit of Y0 (|Y0| <= 1), using Y2
-// to Y5.
-#define ASIN \
+// ASINSIGNED sets Y1 = min(asin(|Y0|), asinMax) and Y6 = the sign bit of Y0 (|Y0| <= 1), using
+// Y2 to Y5.
+#define ASINSIGNED \
 	VANDPS signMask<>(SB), Y0, Y6; \
 	VANDPS absMask<>(SB), Y0, Y1; \
-	VCMPPS $0x1e, half<>(SB), Y1, Y5; \
-	VMULPS Y1, Y1, Y2; \
-	VMOVUPS one<>(SB), Y3; \
-	VSUBPS Y1, Y3, Y3; \
-	VMULPS half<>(SB), Y3, Y3; \
-	VBLENDVPS Y5, Y3, Y2, Y2; \
-	VSQRTPS Y3, Y4; \
-	VBLENDVPS Y5, Y4, Y1, Y1; \
-	VMOVUPS asinA4<>(SB), Y4; \
-	VFMADD213PS asinA3<>(SB), Y2, Y4; \
-	VFMADD213PS asinA2<>(SB), Y2, Y4; \
-	VFMADD213PS asinA1<>(SB), Y2, Y4; \
-	VFMADD213PS asinA0<>(SB), Y2, Y4; \
-	VMULPS Y2, Y4, Y4; \
-	VFMADD213PS Y1, Y1, Y4; \
-	VADDPS Y4, Y4, Y3; \
-	VSUBPS halfPiLo<>(SB), Y3, Y3; \
-	VMOVUPS halfPiHi<>(SB), Y2; \
-	VSUBPS Y3, Y2, Y3; \
-	VBLENDVPS Y5, Y3, Y4, Y1; \
+	ASIN(Y1, Y1, Y2, Y5, Y3, Y4); \
 	VMINPS asinMax<>(SB), Y1, Y1
 
 // iota holds the lane numbers 0 to 7.
@@ -171,13 +63,13 @@ GLOBL iota<>(SB), RODATA|NOPTR, $32
 
 // ANGLINEAR sets Y0 = sign(c)·s2·a.
 #define ANGLINEAR \
-	ASIN; \
+	ASINSIGNED; \
 	VMULPS Y7, Y1, Y0; \
 	VORPS Y6, Y0, Y0
 
 // ANGSIGMOID sets Y0 = sign(c)·s2·tanh(s1·a).
 #define ANGSIGMOID \
-	ASIN; \
+	ASINSIGNED; \
 	VMULPS Y8, Y1, Y1; \
 	TANH(Y1, Y2, Y3, Y4); \
 	VMULPS Y7, Y1, Y0; \
@@ -221,13 +113,13 @@ GLOBL iota<>(SB), RODATA|NOPTR, $32
 // MAGLOG sets Y1 = α·log1p(norm·rs).
 #define MAGLOG \
 	VMULPS (R10)(AX*1), Y14, Y1; \
-	LOG1P; \
+	LOG1P(Y1, Y6, Y2, Y3, Y4, Y5); \
 	VMULPS Y12, Y6, Y1
 
 // MAGMIX sets Y1 = α·r + β·log1p(r) with r = norm·rs.
 #define MAGMIX \
 	VMULPS (R10)(AX*1), Y14, Y1; \
-	LOG1P; \
+	LOG1P(Y1, Y6, Y2, Y3, Y4, Y5); \
 	VMULPS Y12, Y1, Y1; \
 	VFMADD231PS Y11, Y6, Y1
 
