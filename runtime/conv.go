@@ -153,6 +153,9 @@ type convFusion struct {
 type convKernel struct {
 	attrs ConvAttrs
 	fuse  convFusion
+	// add is set when an Add was fused in (see fuse.go): the skip tensor is
+	// input residualSlot, and add computes a skip that needs broadcasting.
+	add Kernel
 	// Planned when W (and B) are constant: the filter, packed for its algorithm.
 	filter *conv.Filter
 	wShape []int
@@ -218,6 +221,16 @@ func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 		f = conv.NewFilter(g, w.Float32s(), conv.Auto, false)
 	}
 	ep := &conv.Epilogue{Bias: bias, Act: k.fuse.act, Min: k.fuse.min, Max: k.fuse.max}
+	var skip *Tensor
+	if k.add != nil {
+		skip = in[residualSlot]
+		if skip.DType() != Float32 || !SameShape(skip.Shape(), shape) {
+			f.Forward(g, x.Float32s(), y.Float32s(), x.Shape()[0], &conv.Epilogue{Bias: bias}, rc.Threads())
+			out[0], err = k.runResidualFallback(rc, y, skip)
+			return err
+		}
+		ep.Residual = skip.Float32s()
+	}
 	f.Forward(g, x.Float32s(), y.Float32s(), x.Shape()[0], ep, rc.Threads())
 	out[0] = y
 	return nil

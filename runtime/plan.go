@@ -51,6 +51,11 @@ type graphBuilder struct {
 	funcs   map[string]*onnx.FunctionProto
 	nodeSeq int
 	calls   int
+	// readers counts the readers of each value name when fusion is on
+	// (fuse.go), else nil.
+	readers map[string]int
+	// producer maps a value id to the index of the step computing it.
+	producer map[int]int
 }
 
 func compile(m *onnx.ModelProto, opts *Options) (*plan, error) {
@@ -81,6 +86,9 @@ func compile(m *onnx.ModelProto, opts *Options) (*plan, error) {
 	}
 	if err := b.checkSupported(order); err != nil {
 		return nil, err
+	}
+	if opts.fuse {
+		b.readers, b.producer = fusionReaders(g, order), map[int]int{}
 	}
 	for _, np := range order {
 		b.addNode(np)
@@ -294,6 +302,9 @@ func (b *graphBuilder) addNode(np *onnx.NodeProto) {
 		}
 	}
 	n := newNode(np, idx, opset, consts, b.opts)
+	if !allConst && b.fuseIntoConv(n, ins) {
+		return
+	}
 	build, _ := b.opts.registry.Lookup(d, np.GetOpType(), opset)
 	k, err := safeBuild(build, n)
 	if err == nil {
@@ -328,6 +339,9 @@ func (b *graphBuilder) addNode(np *onnx.NodeProto) {
 			continue
 		}
 		s.out = append(s.out, b.newValue(o, nil))
+		if b.producer != nil {
+			b.producer[s.out[len(s.out)-1]] = len(b.p.steps)
+		}
 	}
 	b.p.steps = append(b.p.steps, s)
 }

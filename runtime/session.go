@@ -18,6 +18,7 @@ type Options struct {
 	registry      *Registry
 	baseDir       string
 	foldConstants bool
+	fuse          bool // fuse Conv with the Add/Relu/Clip after it (sessions, not training)
 	maxElements   int
 }
 
@@ -55,6 +56,10 @@ func WithMaxElements(n int) Option { return func(o *Options) { o.maxElements = n
 // WithoutConstantFolding keeps nodes with constant inputs in the plan
 // (for tests that exercise kernels through constant inputs).
 func WithoutConstantFolding() Option { return func(o *Options) { o.foldConstants = false } }
+
+// WithoutFusion keeps every node a step of its own: no Conv absorbs the
+// Add, Relu or Clip after it (for tests and for comparing plans).
+func WithoutFusion() Option { return func(o *Options) { o.fuse = false } }
 
 // ValueInfo describes a graph input or output. Shape holds -1 for a dynamic
 // dimension, whose name (if any) is in DimNames; Shape is nil if the rank is
@@ -120,7 +125,7 @@ func NewSessionFromBytes(data []byte, opts ...Option) (*Session, error) {
 // NewSessionFromModel plans a loaded model. The session does not keep or
 // modify m.
 func NewSessionFromModel(m *onnx.ModelProto, opts ...Option) (s *Session, err error) {
-	o := Options{foldConstants: true, maxElements: DefaultMaxElements}
+	o := Options{foldConstants: true, fuse: true, maxElements: DefaultMaxElements}
 	for _, f := range opts {
 		f(&o)
 	}

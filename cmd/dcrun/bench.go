@@ -7,8 +7,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	goruntime "runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +45,7 @@ dynamic dimensions need an --input file.`,
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "input `FILE.npy` (or NAME=FILE.npy) instead of random data; repeat for several inputs"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed `S` of the random inputs"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the timed runs to `FILE` (go tool pprof FILE)"},
 		},
 		Action: runBench,
 	}
@@ -98,7 +101,15 @@ func runBench(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	res := benchResult{Model: path, Threads: sess.Threads(), Batch: batch, Warmup: warmup, Runs: runs, Inputs: descs, GoMaxProcs: goruntime.GOMAXPROCS(0)}
-	if err := measure(ctx, sess, inputs, &res); err != nil {
+	stop, err := startCPUProfile(cmd.String("cpuprofile"))
+	if err != nil {
+		return err
+	}
+	err = measure(ctx, sess, inputs, &res)
+	if perr := stop(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	w := cmd.Root().Writer
@@ -381,4 +392,24 @@ func printBench(w io.Writer, r benchResult) {
 	fmt.Fprintf(w, "latency:     median %.3f ms, p90 %.3f ms, min %.3f ms, mean %.3f ms\n", r.MedianMs, r.P90Ms, r.MinMs, r.MeanMs)
 	fmt.Fprintf(w, "throughput:  %.2f images/s (batch / median)\n", r.Throughput)
 	fmt.Fprintf(w, "memory:      peak Go heap %.1f MB, %.1f MB allocated per run\n", r.PeakHeapMB, r.AllocPerRunMB)
+}
+
+// startCPUProfile starts a CPU profile written to path ("" for none) and
+// returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

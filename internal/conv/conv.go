@@ -64,6 +64,9 @@ func (a Algorithm) Supports(g Geometry) bool {
 type Epilogue struct {
 	// Bias holds M values (one per output channel), or is nil.
 	Bias []float32
+	// Residual, if not nil, is added before the activation: it has y's layout [batch, M, OutH,
+	// OutW] (a skip connection, Conv + Add fused).
+	Residual []float32
 	// Act is applied last; ActClip clamps to [Min, Max].
 	Act      gemm.Activation
 	Min, Max float32
@@ -158,7 +161,13 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 		ep = &Epilogue{}
 	}
 	if f.algo == Direct && directFits(g) {
-		forwardDirect(g, f.w, x, y, batch, ep, threads)
+		if ep.Residual == nil {
+			forwardDirect(g, f.w, x, y, batch, ep, threads)
+			return
+		}
+		// The direct kernels clamp as they store; the residual has to come in before that.
+		forwardDirect(g, f.w, x, y, batch, &Epilogue{Bias: ep.Bias}, threads)
+		addResidual(y[:batch*g.OutputLen()], ep, threads)
 		return
 	}
 	f.forwardGemm(g, x, y, batch, ep, threads)
@@ -177,6 +186,9 @@ func (f *Filter) check(g Geometry, x, y []float32, batch int, ep *Epilogue) {
 	}
 	if ep != nil && ep.Bias != nil && len(ep.Bias) < g.M {
 		panic(fmt.Sprintf("conv.Forward: bias has %d values, want %d", len(ep.Bias), g.M))
+	}
+	if ep != nil && ep.Residual != nil && (len(ep.Residual) < batch*g.OutputLen() || ep.Group != nil) {
+		panic(fmt.Sprintf("conv.Forward: residual has %d values, want %d (and no group epilogue)", len(ep.Residual), batch*g.OutputLen()))
 	}
 }
 
@@ -208,6 +220,9 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 			b = NewPatchPacker(g, xg)
 		}
 		gep := &gemm.Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max}
+		if ep.Residual != nil {
+			gep.Residual, gep.LdRes = ep.Residual[n*outLen+gi*mg*ohw:n*outLen+(gi+1)*mg*ohw], ohw
+		}
 		if ep.Bias != nil {
 			gep.RowBias = ep.Bias[gi*mg : (gi+1)*mg]
 		}
@@ -238,4 +253,15 @@ func splitThreads(items, threads int) (outer, inner int) {
 		return threads, 1
 	}
 	return 1, threads
+}
+
+// addResidual sets y = act(y + ep.Residual), for the algorithms whose kernels cannot take the
+// residual themselves.
+func addResidual(y []float32, ep *Epilogue, threads int) {
+	lo, hi := bounds(&Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max})
+	parallel.For(threads, len(y)/4096+1, func(b0, b1 int) {
+		for i := b0 * 4096; i < min(len(y), b1*4096); i++ {
+			y[i] = min(max(y[i]+ep.Residual[i], lo), hi)
+		}
+	})
 }

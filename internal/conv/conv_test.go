@@ -73,6 +73,10 @@ func (p *convProblem) reference() (y, mag []float64) {
 							}
 						}
 					}
+					if p.ep.Residual != nil {
+						s += float64(p.ep.Residual[i])
+						a += math.Abs(float64(p.ep.Residual[i]))
+					}
 					y[i], mag[i] = applyAct64(s, &p.ep), a
 					i++
 				}
@@ -100,7 +104,10 @@ func applyAct64(v float64, ep *Epilogue) float64 {
 func (p *convProblem) check(t *testing.T, y []float32, what string) {
 	t.Helper()
 	want, mag := p.reference()
-	n := float64(p.g.K() + 1)
+	n := float64(p.g.K() + 1) // taps and bias
+	if p.ep.Residual != nil {
+		n++
+	}
 	u := math.Ldexp(1, -24)
 	gamma := n * u / (1 - n*u)
 	for i, w := range want {
@@ -192,6 +199,9 @@ func TestForwardRandom(t *testing.T) {
 		for iter := range 300 {
 			g := randomGeometry(rng)
 			p := newConvProblem(rng, g, 1+rng.IntN(3), rng.IntN(3) > 0, acts[rng.IntN(3)])
+			if rng.IntN(3) == 0 {
+				p.ep.Residual = randFloats(rng, p.batch*g.OutputLen())
+			}
 			threads := 1 + iter%3
 			for _, algo := range algorithmsFor(g) {
 				pack := rng.IntN(2) == 0
@@ -215,6 +225,7 @@ func TestForwardGemmKernels(t *testing.T) {
 		for range 40 {
 			g := randomGeometry(rng)
 			p := newConvProblem(rng, g, 1+rng.IntN(2), true, gemm.ActRelu)
+			p.ep.Residual = randFloats(rng, p.batch*g.OutputLen())
 			y := p.runForward(t, Im2col, true, 2)
 			p.check(t, y, fmt.Sprintf("gemm %s im2col %+v", name, g))
 		}

@@ -5,8 +5,7 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 // archKernels lists the assembly kernels for amd64, slowest first; the dispatcher takes the last
-// usable one. An AVX-512 kernel (e.g. 14x32 with 28 zmm accumulators) would be appended here with
-// usable = cpu.X86.HasAVX512F, once it can be tested on such a machine.
+// usable one.
 var archKernels = []*kernel{
 	{
 		name: "avx2-fma 6x16", mr: 6, nr: 16,
@@ -16,6 +15,16 @@ var archKernels = []*kernel{
 		micro:  kern6x16,
 		half:   kern6x8,
 		usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
+	},
+	{
+		// The B panels keep the AVX2 kernel's width, so the convolution packers serve both; the
+		// tile grows in height instead: sixteen zmm accumulators, one per row.
+		name: "avx512 16x16", mr: 16, nr: 16,
+		// kc: a 256 x 16 B panel is 16 KiB of L1d. mc: the 192 x 256 A block is 192 KiB of L2.
+		// nc: the 256 x 2048 B block is 2 MiB of L3.
+		mc: 192, kc: 256, nc: 2048,
+		micro:  kern16x16z,
+		usable: func() bool { return cpu.X86.HasAVX512F },
 	},
 }
 
@@ -43,6 +52,15 @@ var archKernels = []*kernel{
 //
 //go:noescape
 func kern6x16(p *microArgs)
+
+// kern16x16z computes p.tiles full 16x16 tiles with AVX-512F: sixteen zmm accumulators hold a
+// tile, one row each, and each step of the inner loop loads one vector of B and issues sixteen
+// fused multiply-adds whose A operand is broadcast from memory. It is equivalent to kern6x16's
+// loop with 16 rows in place of 6. Columns beyond a partial last B panel are handled by the
+// driver (no half kernel: an 8-wide zmm tile would idle half of each multiply-add).
+//
+//go:noescape
+func kern16x16z(p *microArgs)
 
 // packRows16 packs full 16-wide panels of a row-major matrix, walking the source row by row. It
 // uses SSE moves only, which every amd64 CPU has. It is equivalent to

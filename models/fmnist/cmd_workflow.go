@@ -55,6 +55,7 @@ type workflowFlags struct {
 	rhoPercentile       float64
 	opEpochs, allEpochs int
 	lr                  float64
+	distill, temp       float64
 	limit, testLimit    int
 	name                string
 	noSave, noReport    bool
@@ -71,6 +72,8 @@ func runWorkflow(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&f.opEpochs, "op-epochs", 1, "epochs training the operators' bias, α, ρ (β) only")
 	fs.IntVar(&f.allEpochs, "all-epochs", 2, "epochs training everything afterwards")
 	fs.Float64Var(&f.lr, "lr", 0.01, "learning rate of both fine-tuning stages (cosine schedule)")
+	fs.Float64Var(&f.distill, "distill", 0, "weight of distillation from the source model next to the labels' cross-entropy (0: labels only)")
+	fs.Float64Var(&f.temp, "temperature", 4, "distillation temperature")
 	fs.IntVar(&f.limit, "limit", 0, "fine-tune on the first N training images (0: all)")
 	fs.IntVar(&f.testLimit, "test-limit", 0, "evaluate on the first N test images (0: all)")
 	fs.StringVar(&f.name, "name", "workflow", "results file name: DIR/results/NAME.json")
@@ -170,9 +173,10 @@ func workflowOp(ctx context.Context, f workflowFlags, src *onnx.ModelProto, op c
 
 	out.OpRecipe = finetuneRecipe(f.opEpochs, f.lr)
 	out.OpRecipe.Seed, out.OpRecipe.Threads = f.seed, f.threads
+	out.OpRecipe.setDistill(f.distill, f.temp)
 	fmt.Fprintf(log, "%v: training bias, α, ρ for %d epoch(s)\n", op, f.opEpochs)
 	stage1, err := fit(ctx, m, data, test, fitOptions{recipe: out.OpRecipe, trainable: func(n string) bool { return opParams[n] },
-		freezeBN: true, rho: rho, progress: log})
+		freezeBN: true, rho: rho, progress: log, teacher: src})
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +187,9 @@ func workflowOp(ctx context.Context, f workflowFlags, src *onnx.ModelProto, op c
 
 	out.AllRecipe = finetuneRecipe(f.allEpochs, f.lr)
 	out.AllRecipe.Seed, out.AllRecipe.Threads = f.seed, f.threads
+	out.AllRecipe.setDistill(f.distill, f.temp)
 	fmt.Fprintf(log, "%v: training everything for %d epoch(s)\n", op, f.allEpochs)
-	stage2, err := fit(ctx, stage1.model, data, test, fitOptions{recipe: out.AllRecipe, rho: rho, progress: log})
+	stage2, err := fit(ctx, stage1.model, data, test, fitOptions{recipe: out.AllRecipe, rho: rho, progress: log, teacher: src})
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +200,9 @@ func workflowOp(ctx context.Context, f workflowFlags, src *onnx.ModelProto, op c
 	fmt.Fprintf(log, "%v: %.2f%% converted, %.2f%% after op tuning, %.2f%% after all tuning\n", op, 100*out.Converted, 100*out.OpTuned, 100*out.AllTuned)
 	if !f.noSave {
 		base := filepath.Join(f.dir, "zoo", strings.TrimSuffix(filepath.Base(f.model), ".onnx")+"_"+op.Magnitude.String()+"_"+op.Angular.String())
+		if f.distill > 0 {
+			base += "_kd"
+		}
 		for _, s := range []struct {
 			path  string
 			model *onnx.ModelProto

@@ -32,6 +32,10 @@ type recipe struct {
 	Flip          bool    `json:"flip"`
 	Seed          uint64  `json:"seed"`
 	Threads       int     `json:"threads"`
+	// Distill > 0 adds distillation from the teacher model (fitOptions)
+	// with that weight next to the cross-entropy, at Temperature.
+	Distill     float64 `json:"distill,omitempty"`
+	Temperature float64 `json:"temperature,omitempty"`
 }
 
 // anchorsRecipe is the recipe of ../shared/docs/anchors.md as
@@ -50,6 +54,14 @@ func finetuneRecipe(epochs int, lr float64) recipe {
 	return recipe{Epochs: epochs, Batch: 256, LR: lr, Schedule: "cosine", Momentum: 0.9, WeightDecay: 5e-4, Flip: true}
 }
 
+// setDistill turns distillation on with weight w at temperature t (w = 0:
+// off).
+func (r *recipe) setDistill(w, t float64) {
+	if w > 0 {
+		r.Distill, r.Temperature = w, t
+	}
+}
+
 // fitOptions say what trains and where progress goes.
 type fitOptions struct {
 	recipe     recipe
@@ -59,6 +71,7 @@ type fitOptions struct {
 	checkpoint string
 	resume     bool
 	progress   io.Writer
+	teacher    *onnx.ModelProto // distilled from when recipe.Distill > 0
 }
 
 // fitResult is what a training run produced.
@@ -114,6 +127,17 @@ func fit(ctx context.Context, m *onnx.ModelProto, data, val *train.Dataset, o fi
 		Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed, Flip: r.Flip, Input: "input", Output: "logits",
 		Val: val, ValBatch: 500, Checkpoint: o.checkpoint, Threads: tr.Threads(), Progress: o.progress,
 		Project: train.ProjectRho(tr.Params(), o.rho, train.DefaultRhoMin),
+	}
+	if r.Distill > 0 {
+		if o.teacher == nil {
+			return nil, fmt.Errorf("distillation weight %v without a teacher model", r.Distill)
+		}
+		ts, err := runtime.NewSessionFromModel(o.teacher, runtime.WithRegistry(newRegistry()), runtime.WithThreads(r.Threads))
+		if err != nil {
+			return nil, fmt.Errorf("teacher: %w", err)
+		}
+		cfg.Teacher = &train.SessionTeacher{Session: ts, Input: "input", Output: "logits"}
+		cfg.Loss = train.Loss{DistillWeight: r.Distill, Temperature: r.Temperature}
 	}
 	loop, err := train.NewLoop(tr, opt, sched, data, cfg)
 	if err != nil {

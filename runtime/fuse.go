@@ -1,0 +1,150 @@
+package runtime
+
+import (
+	"slices"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+	"github.com/dcnet-go/dcnet/onnx"
+)
+
+// Conv fusion. While the plan is built, a Conv step absorbs the nodes that
+// are the only readers of its output, so that they cost no pass over memory
+// of their own:
+//
+//	Conv → Add(·, skip)        the skip tensor is added as the tile is stored
+//	Conv → Relu | Clip         the activation runs in the same epilogue
+//	Conv → Add → Relu | Clip   both, in that order (a ResNet block's tail)
+//
+// The fused step keeps the Conv's node (errors name it) and takes over the
+// absorbed node's output value. The arithmetic is unchanged: the epilogue
+// adds bias, then the skip tensor, then clamps, exactly as the separate
+// kernels would, so fused and unfused plans agree bit for bit. An Add whose
+// other input turns out to need broadcasting runs the ordinary Add kernel
+// after the convolution instead. Sessions fuse; training plans do not
+// (gradients need the intermediate values).
+
+// fusionReaders counts, per value name, the nodes reading it and the graph
+// outputs naming it: a Conv output with more than one reader cannot be
+// fused away.
+func fusionReaders(g *onnx.GraphProto, nodes []*onnx.NodeProto) map[string]int {
+	readers := map[string]int{}
+	for _, n := range nodes {
+		for _, in := range slices.Compact(slices.Sorted(slices.Values(n.GetInput()))) {
+			readers[in]++
+		}
+	}
+	for _, o := range g.GetOutput() {
+		readers[o.GetName()]++
+	}
+	return readers
+}
+
+// fuseIntoConv absorbs node n (with input value ids ins) into the Conv
+// step that produces its first data input, if n is that output's only
+// reader and every other input of n exists before that step; it reports
+// whether it did.
+func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
+	if b.readers == nil || canonicalDomain(n.Domain) != "" || len(n.Outputs) != 1 || len(ins) == 0 {
+		return false
+	}
+	convOut, at := -1, -1
+	for _, v := range ins {
+		if i, ok := b.producer[v]; ok && i > at {
+			convOut, at = v, i // the latest produced input: the only candidate
+		}
+	}
+	if at < 0 {
+		return false
+	}
+	s := b.p.steps[at]
+	ck, ok := s.kernel.(*convKernel)
+	if !ok || len(s.out) != 1 || s.out[0] != convOut || b.readers[b.p.values[convOut].name] != 1 {
+		return false
+	}
+	switch n.OpType {
+	case "Add":
+		if !ck.fuseResidual(n, s, ins, convOut) {
+			return false
+		}
+	default:
+		if ins[0] != convOut || slices.Contains(ins[1:], convOut) || !ck.fuseActivation(n) {
+			return false
+		}
+	}
+	out := n.Outputs[0]
+	b.p.values[convOut].name = out
+	b.ids[out] = convOut
+	return true
+}
+
+// fuseActivation takes the activation node n into the epilogue if the
+// epilogue can compute it and has none yet.
+func (k *convKernel) fuseActivation(n *Node) bool {
+	if k.fuse.act != gemm.ActNone {
+		return false
+	}
+	act, ok, err := decodeActivation(n)
+	if err != nil || !ok || n.Err() != nil {
+		return false
+	}
+	a, lo, hi, ok := act.gemmEpilogue()
+	if !ok || a == gemm.ActNone {
+		return false
+	}
+	k.fuse.act, k.fuse.min, k.fuse.max = a, lo, hi
+	return true
+}
+
+// fuseResidual takes Add(conv, skip) or Add(skip, conv) into the step: the
+// skip value becomes the step's input residualSlot.
+func (k *convKernel) fuseResidual(n *Node, s *step, ins []int, convOut int) bool {
+	if len(ins) != 2 || k.fuse.act != gemm.ActNone || k.add != nil {
+		return false
+	}
+	skip := ins[0]
+	switch {
+	case ins[0] == convOut && ins[1] != convOut:
+		skip = ins[1]
+	case ins[1] != convOut || ins[0] == convOut:
+		return false
+	}
+	if skip < 0 {
+		return false
+	}
+	add, err := safeBuild(arithBuilder(opAdd, 2), n)
+	if err != nil || n.Err() != nil {
+		return false
+	}
+	k.add = add
+	for len(s.in) < residualSlot {
+		s.in = append(s.in, -1)
+	}
+	s.in = append(s.in, skip)
+	return true
+}
+
+// residualSlot is the input index of a fused Conv's skip tensor (after X, W
+// and the optional B).
+const residualSlot = 3
+
+// runResidualFallback finishes a fused Conv whose skip tensor does not
+// have the output's shape: y (the convolution with its bias) goes through
+// the ordinary Add, then the fused activation.
+func (k *convKernel) runResidualFallback(rc *RunContext, y, skip *Tensor) (*Tensor, error) {
+	out := []*Tensor{nil}
+	if err := k.add.Run(rc, []*Tensor{y, skip}, out); err != nil {
+		return nil, err
+	}
+	v := out[0].Float32s()
+	switch k.fuse.act {
+	case gemm.ActRelu:
+		for i := range v {
+			v[i] = max(v[i], 0)
+		}
+	case gemm.ActClip:
+		for i := range v {
+			v[i] = min(max(v[i], k.fuse.min), k.fuse.max)
+		}
+	}
+	return out[0], nil
+}

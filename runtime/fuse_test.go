@@ -1,0 +1,202 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+	"github.com/dcnet-go/dcnet/onnx"
+)
+
+// fusionGraph is a small graph exercising one fusion pattern: x → Conv
+// (3×3, pads 1, bias) → tail nodes → y. skip, if set, is a second graph
+// input of that shape.
+type fusionGraph struct {
+	name      string
+	tail      []*onnx.NodeProto // reads "c", writes "y"
+	skipShape []int             // nil: no skip input
+	extraOut  string            // a second graph output (to block fusion), or ""
+	wantAct   gemm.Activation
+	wantAdd   bool
+}
+
+func fusionNode(op string, out string, in ...string) *onnx.NodeProto {
+	return &onnx.NodeProto{Name: proto.String(op + "_" + out), OpType: proto.String(op), Input: in, Output: []string{out}}
+}
+
+func (fg fusionGraph) model(t *testing.T, rng *rand.Rand) (*onnx.ModelProto, map[string]*Tensor) {
+	t.Helper()
+	const c, m, h, w = 5, 6, 7, 9
+	x := New([]int{2, c, h, w}, randFloat32s(rng, 2*c*h*w))
+	weights := New([]int{m, c, 3, 3}, randFloat32s(rng, m*c*9))
+	bias := New([]int{m}, randFloat32s(rng, m))
+	g := &onnx.GraphProto{Name: proto.String(fg.name)}
+	for _, init := range []struct {
+		name string
+		t    *Tensor
+	}{{"w", weights}, {"b", bias}, {"lo", New([]int{}, []float32{-0.3})}, {"hi", New([]int{}, []float32{0.4})}} {
+		tp, err := init.t.ToProto(init.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Initializer = append(g.Initializer, tp)
+	}
+	conv := fusionNode("Conv", "c", "x", "w", "b")
+	conv.Attribute = []*onnx.AttributeProto{{Name: proto.String("pads"), Type: onnx.AttributeProto_INTS.Enum(), Ints: []int64{1, 1, 1, 1}}}
+	g.Node = append([]*onnx.NodeProto{conv}, fg.tail...)
+	g.Input = append(g.Input, &onnx.ValueInfoProto{Name: proto.String("x"), Type: tensorTypeOf(Float32)})
+	feeds := map[string]*Tensor{"x": x}
+	if fg.skipShape != nil {
+		n := 1
+		for _, d := range fg.skipShape {
+			n *= d
+		}
+		feeds["s"] = New(fg.skipShape, randFloat32s(rng, n))
+		g.Input = append(g.Input, &onnx.ValueInfoProto{Name: proto.String("s"), Type: tensorTypeOf(Float32)})
+	}
+	g.Output = append(g.Output, &onnx.ValueInfoProto{Name: proto.String("y")})
+	if fg.extraOut != "" {
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: proto.String(fg.extraOut)})
+	}
+	return &onnx.ModelProto{IrVersion: proto.Int64(8), Graph: g,
+		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}}}, feeds
+}
+
+func tensorTypeOf(dt DType) *onnx.TypeProto {
+	return &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(int32(dt))}}}
+}
+
+func randFloat32s(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// TestConvFusionPatterns plans each pattern with and without fusion: the
+// fused plan must have absorbed what the pattern allows (one step fewer per
+// absorbed node) and give the unfused plan's outputs bit for bit, including
+// the broadcasting Add that falls back to the Add kernel at run time.
+func TestConvFusionPatterns(t *testing.T) {
+	full := []int{2, 6, 7, 9}
+	cases := []fusionGraph{
+		{name: "relu", tail: []*onnx.NodeProto{fusionNode("Relu", "y", "c")}, wantAct: gemm.ActRelu},
+		{name: "clip", tail: []*onnx.NodeProto{fusionNode("Clip", "y", "c", "lo", "hi")}, wantAct: gemm.ActClip},
+		{name: "add", tail: []*onnx.NodeProto{fusionNode("Add", "y", "c", "s")}, skipShape: full, wantAdd: true},
+		{name: "skip+conv relu", tail: []*onnx.NodeProto{fusionNode("Add", "a", "s", "c"), fusionNode("Relu", "y", "a")},
+			skipShape: full, wantAdd: true, wantAct: gemm.ActRelu},
+		{name: "add clip", tail: []*onnx.NodeProto{fusionNode("Add", "a", "c", "s"), fusionNode("Clip", "y", "a", "lo", "hi")},
+			skipShape: full, wantAdd: true, wantAct: gemm.ActClip},
+		{name: "broadcast add relu", tail: []*onnx.NodeProto{fusionNode("Add", "a", "c", "s"), fusionNode("Relu", "y", "a")},
+			skipShape: []int{1, 6, 1, 9}, wantAdd: true, wantAct: gemm.ActRelu},
+		{name: "conv output also a graph output", tail: []*onnx.NodeProto{fusionNode("Relu", "y", "c")}, extraOut: "c"},
+		{name: "conv read twice", tail: []*onnx.NodeProto{fusionNode("Add", "y", "c", "c")}},
+		{name: "sigmoid not in the epilogue", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "y", "c")}},
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, fg := range cases {
+		t.Run(fg.name, func(t *testing.T) {
+			m, feeds := fg.model(t, rng)
+			fused, err := NewSessionFromModel(m, WithThreads(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := NewSessionFromModel(m, WithThreads(2), WithoutFusion())
+			if err != nil {
+				t.Fatal(err)
+			}
+			absorbed := 0
+			if fg.wantAdd {
+				absorbed++
+			}
+			if fg.wantAct != gemm.ActNone {
+				absorbed++
+			}
+			if got, want := len(fused.plan.steps), len(plain.plan.steps)-absorbed; got != want {
+				t.Fatalf("fused plan has %d steps, want %d (unfused %d)", got, want, len(plain.plan.steps))
+			}
+			ck := fused.plan.steps[0].kernel.(*convKernel)
+			if ck.fuse.act != fg.wantAct || (ck.add != nil) != fg.wantAdd {
+				t.Fatalf("fused Conv: activation %v, add %v; want %v, %v", ck.fuse.act, ck.add != nil, fg.wantAct, fg.wantAdd)
+			}
+			assertSameOutputs(t, fused, plain, feeds)
+		})
+	}
+}
+
+// assertSameOutputs runs both sessions on feeds and requires every output
+// to agree bit for bit.
+func assertSameOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor) {
+	t.Helper()
+	ra, err := a.Run(context.Background(), feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.Run(context.Background(), feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, y := range rb {
+		got := ra[name].Float32s()
+		for i, v := range y.Float32s() {
+			if math.Float32bits(got[i]) != math.Float32bits(v) {
+				t.Fatalf("output %s[%d]: fused %v, unfused %v", name, i, got[i], v)
+			}
+		}
+	}
+}
+
+// TestConvFusionOnRealModels checks that fusion finds the ResNet and
+// SqueezeNet patterns of the shared models and changes no output bit.
+func TestConvFusionOnRealModels(t *testing.T) {
+	dir := os.Getenv("DCNET_SHARED_MODELS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "models")
+	}
+	for _, name := range []string{"resnet18_dynamo", "squeezenet1_1_legacy", "mobilenet_v2_dynamo"} {
+		path := filepath.Join(dir, name+".onnx")
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("%s: %v", path, err)
+		}
+		t.Run(name, func(t *testing.T) {
+			fused, err := NewSession(path, WithThreads(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := NewSession(path, WithThreads(2), WithoutFusion())
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts, adds := 0, 0
+			for _, s := range fused.plan.steps {
+				if ck, ok := s.kernel.(*convKernel); ok {
+					if ck.fuse.act != gemm.ActNone {
+						acts++
+					}
+					if ck.add != nil {
+						adds++
+					}
+				}
+			}
+			t.Logf("%s: %d steps unfused, %d fused (%d activations, %d skip additions absorbed)",
+				name, len(plain.plan.steps), len(fused.plan.steps), acts, adds)
+			if acts == 0 || len(fused.plan.steps) != len(plain.plan.steps)-acts-adds {
+				t.Fatalf("fusion absorbed %d activations and %d adds; steps %d → %d", acts, adds, len(plain.plan.steps), len(fused.plan.steps))
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			in := fused.Inputs()[0]
+			x := New([]int{1, 3, 224, 224}, randFloat32s(rng, 3*224*224))
+			assertSameOutputs(t, fused, plain, map[string]*Tensor{in.Name: x})
+		})
+	}
+}
+
+var _ = fmt.Sprintf
