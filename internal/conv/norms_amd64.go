@@ -35,3 +35,9 @@ func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
 //
 //go:noescape
 func adds32AVX2(dst, src []float32, rows, cols, dstStride, srcStride int)
+
+// maxes32AVX2 sets dst[i] = max(dst[i], src[i]) for i < n, n a multiple of 8, with NaN
+// propagating from either side (see maxesGeneric).
+//
+//go:noescape
+func maxes32AVX2(dst, src []float32, n int)

@@ -269,3 +269,31 @@ adds32Next:
 adds32Done:
 	VZEROUPPER
 	RET
+
+// func maxes32AVX2(dst, src []float32, n int)
+//
+// dst[i] = max(dst[i], src[i]) for i < n (n a multiple of 8), NaN if either is NaN: VMAXPS
+// returns its second source (dst's value) when either is NaN, and a blend then takes src's
+// value where that is NaN.
+TEXT ·maxes32AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $3, CX
+	JEQ  maxesDone
+
+maxesLoop:
+	VMOVUPS   (DI), Y0
+	VMOVUPS   (SI), Y1
+	VMAXPS    Y0, Y1, Y2
+	VCMPPS    $3, Y1, Y1, Y3
+	VBLENDVPS Y3, Y1, Y2, Y2
+	VMOVUPS   Y2, (DI)
+	ADDQ      $32, DI
+	ADDQ      $32, SI
+	DECQ      CX
+	JNE       maxesLoop
+
+maxesDone:
+	VZEROUPPER
+	RET

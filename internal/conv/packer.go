@@ -69,8 +69,8 @@ func (p *PatchPacker) segments(segs []segment, j, width int) []segment {
 
 // packPanel fills one kc×nr panel whose first width columns are described by segs.
 func (p *PatchPacker) packPanel(panel []float32, segs []segment, k0, kc, width, nr int) {
-	if len(segs) == 1 && width == 16 && nr == 16 && p.g.KH*p.g.KW <= maxTapTable {
-		p.packPanelRow16(panel, segs[0], k0, kc)
+	if nr == 16 && len(segs) <= maxPanelSegs && p.g.KH*p.g.KW <= maxTapTable {
+		p.packPanel16(panel, segs, k0, kc, width)
 		return
 	}
 	g := &p.g
@@ -89,13 +89,7 @@ func (p *PatchPacker) packPanel(panel []float32, segs []segment, k0, kc, width, 
 				clear(seg)
 				continue
 			}
-			iw := s.ow*g.SW + dx
-			if s.n == 16 && g.SW == 1 && iw >= 0 && iw+16 <= g.W {
-				// The common case of a wide image: one full 16-lane panel row from one input row.
-				*(*[16]float32)(seg) = *(*[16]float32)(img[ih*g.W+iw:])
-				continue
-			}
-			gatherRow(seg, img[ih*g.W:(ih+1)*g.W], iw, g.SW)
+			gatherRow(seg, img[ih*g.W:(ih+1)*g.W], s.ow*g.SW+dx, g.SW)
 		}
 		clear(out[width:])
 		if kw++; kw == g.KW {
@@ -108,61 +102,95 @@ func (p *PatchPacker) packPanel(panel []float32, segs []segment, k0, kc, width, 
 	}
 }
 
-// maxTapTable bounds the kernel taps (KH·KW) of the fast path's per-panel table.
-const maxTapTable = 64
-
-// Kinds of window taps for one panel row of the fast path.
+// maxTapTable bounds the kernel taps (KH·KW) and maxPanelSegs the output-row segments of a panel
+// that the fast path's per-panel table covers.
 const (
-	tapCopy    = iota // 16 consecutive input values
+	maxTapTable  = 64
+	maxPanelSegs = 4
+)
+
+// Kinds of (tap, segment) pieces of the fast path.
+const (
+	tapCopy    = iota // consecutive input values
 	tapZero           // the input row is padding
-	tapStride2        // 16 input values 2 apart
+	tapStride2        // input values 2 apart
 	tapGather         // other strides, or partly padding
 )
 
-// packPanelRow16 is packPanel for the common case of a full 16-lane panel on one output row.
-// Which input row piece a patch row reads depends only on the tap (kh, kw), not on the channel,
-// so the pieces are worked out once per panel and then reused for every channel.
-func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
+// packPanel16 is packPanel for 16-lane panels of at most maxPanelSegs output-row segments. Which
+// input row piece a (tap, segment) reads depends only on the tap (kh, kw), not on the channel, so
+// the pieces are worked out once per panel and then reused for every channel.
+func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width int) {
 	g := &p.g
-	khw := g.KH * g.KW
-	var kind [maxTapTable]uint8
-	var off [maxTapTable]int
+	khw, ns := g.KH*g.KW, len(segs)
+	var kind [maxTapTable * maxPanelSegs]uint8
+	var off [maxTapTable * maxPanelSegs]int
 	for r := range khw {
 		kh, kw := r/g.KW, r%g.KW
-		ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
-		switch {
-		case ih < 0 || ih >= g.H:
-			kind[r] = tapZero
-		case g.SW == 1 && iw >= 0 && iw+16 <= g.W:
-			kind[r], off[r] = tapCopy, ih*g.W+iw
-		case g.SW == 2 && iw >= 0 && iw+31 <= g.W:
-			kind[r], off[r] = tapStride2, ih*g.W+iw
-		default:
-			kind[r], off[r] = tapGather, ih*g.W
+		for si, s := range segs {
+			e := r*ns + si
+			ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
+			switch {
+			case ih < 0 || ih >= g.H:
+				kind[e] = tapZero
+			case g.SW == 1 && iw >= 0 && iw+s.n <= g.W:
+				kind[e], off[e] = tapCopy, ih*g.W+iw
+			case g.SW == 2 && iw >= 0 && iw+2*s.n-1 <= g.W:
+				kind[e], off[e] = tapStride2, ih*g.W+iw
+			default:
+				kind[e], off[e] = tapGather, ih*g.W
+			}
 		}
 	}
 	plane := g.H * g.W
 	c, r := k0/khw, k0%khw
 	for kk := range kc {
 		out := (*[16]float32)(panel[kk*16 : kk*16+16])
-		switch kind[r] {
-		case tapCopy:
-			*out = *(*[16]float32)(p.x[c*plane+off[r]:])
-		case tapZero:
-			*out = [16]float32{}
-		case tapStride2:
-			src := (*[31]float32)(p.x[c*plane+off[r]:])
-			for t := range out {
-				out[t] = src[2*t]
+		base := c * plane
+		for si, s := range segs {
+			e := r*ns + si
+			seg := out[s.lane : s.lane+s.n]
+			switch kind[e] {
+			case tapCopy:
+				copyRun(seg, p.x[base+off[e]:])
+			case tapZero:
+				clear(seg)
+			case tapStride2:
+				src := p.x[base+off[e]:][:2*len(seg)-1]
+				for t := range seg {
+					seg[t] = src[2*t]
+				}
+			default:
+				row := p.x[base+off[e] : base+off[e]+g.W]
+				gatherRow(seg, row, s.ow*g.SW+r%g.KW*g.DW-g.PadLeft, g.SW)
 			}
-		default:
-			kw := r % g.KW
-			row := p.x[c*plane+off[r] : c*plane+off[r]+g.W]
-			gatherRow(out[:], row, s.ow*g.SW+kw*g.DW-g.PadLeft, g.SW)
+		}
+		if width < 16 {
+			clear(out[width:])
 		}
 		if r++; r == khw {
 			r = 0
 			c++
+		}
+	}
+}
+
+// copyRun copies len(dst) ≤ 16 values from src with at most two fixed-size moves (overlapping
+// when the length is not a power of two), which beats a memmove call on such short runs.
+func copyRun(dst, src []float32) {
+	n := len(dst)
+	switch {
+	case n == 16:
+		*(*[16]float32)(dst) = *(*[16]float32)(src)
+	case n >= 8:
+		*(*[8]float32)(dst) = *(*[8]float32)(src)
+		*(*[8]float32)(dst[n-8:]) = *(*[8]float32)(src[n-8:])
+	case n >= 4:
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[n-4:]) = *(*[4]float32)(src[n-4:])
+	default:
+		for i := range dst {
+			dst[i] = src[i]
 		}
 	}
 }

@@ -35,7 +35,7 @@ func TestPatchPackerMatchesDefinition(t *testing.T) {
 		if pk.Rows() != g.K() || pk.Cols() != g.OutHW() {
 			t.Fatalf("%+v: packer is %dx%d", g, pk.Rows(), pk.Cols())
 		}
-		nr := []int{1, 4, 8, 16}[rng.IntN(4)]
+		nr := []int{1, 4, 8, 16, 16, 32}[rng.IntN(6)]
 		k0 := rng.IntN(g.K())
 		kc := 1 + rng.IntN(g.K()-k0)
 		j0 := rng.IntN(g.OutHW())

@@ -105,10 +105,15 @@ func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, p
 	pw := newPoolWalk(p)
 	lowest := lowestValue[T]()
 	parallel.For(threads, planes, func(lo, hi int) {
+		var colMax []float32
 		for pl := lo; pl < hi; pl++ {
 			xp, yp := x[pl*pw.inLen:(pl+1)*pw.inLen], y[pl*pw.outLen:(pl+1)*pw.outLen]
 			if idx != nil {
 				maxPoolIndices(pw, xp, yp, idx[pl*pw.outLen:(pl+1)*pw.outLen], lowest, pl, colMajor)
+				continue
+			}
+			if x32, ok := any(xp).([]float32); ok {
+				maxPoolPlane32(pw, x32, any(yp).([]float32), &colMax)
 				continue
 			}
 			poolRows(pw, yp, func(yrow []T, a, b span) {
@@ -141,6 +146,56 @@ func maxRow[T Poolable](yrow, xrow []T, pw *poolWalk) {
 			m = max(m, xrow[c.start+k*pw.dw])
 		}
 		yrow[ow] = m
+	}
+}
+
+// maxPoolPlane32 is MaxPool of one float32 plane without indices, in two passes per output
+// row: the input rows under its windows are folded into one row of column maxima with vector
+// instructions (*colMax is the scratch row), which maxRow then pools across. Max is
+// associative, so this is the maximum over the same taps (up to the sign of a zero result).
+func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
+	if cap(*colMax) < pw.w {
+		*colMax = make([]float32, pw.w)
+	}
+	cm := (*colMax)[:pw.w]
+	lowest := float32(math.Inf(-1))
+	poolRows(pw, yp, func(yrow []float32, a, b span) {
+		for i := range yrow {
+			yrow[i] = lowest
+		}
+		rows := 0
+		poolInputRows(pw, xp, a, b, func(xrow []float32) {
+			if rows == 0 {
+				copy(cm, xrow)
+			} else {
+				maxRows32(cm, xrow)
+			}
+			rows++
+		})
+		if rows > 0 {
+			maxRow(yrow, cm, pw)
+		}
+	})
+}
+
+// maxRows32 sets dst[i] = max(dst[i], src[i]) with the active row kernel, NaN propagating.
+func maxRows32(dst, src []float32) {
+	src = src[:len(dst)]
+	n8 := len(dst) &^ 7
+	k := activeRow.Load()
+	if k.maxes32 == nil {
+		k = genericRowKernel
+	}
+	k.maxes32(dst, src, n8)
+	for i := n8; i < len(dst); i++ {
+		dst[i] = max(dst[i], src[i])
+	}
+}
+
+// maxesGeneric is the portable maxes32: dst[i] = max(dst[i], src[i]) for i < n.
+func maxesGeneric(dst, src []float32, n int) {
+	for i := range dst[:n] {
+		dst[i] = max(dst[i], src[i])
 	}
 }
 

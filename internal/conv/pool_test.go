@@ -159,3 +159,42 @@ func TestPoolRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxRows32 checks every row kernel's elementwise maximum against the builtin max, with NaN
+// and infinities on either side and row lengths around the vector width.
+func TestMaxRows32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0}
+	draw := func() float32 {
+		if rng.IntN(5) == 0 {
+			return special[rng.IntN(len(special))]
+		}
+		return float32(rng.NormFloat64())
+	}
+	for _, name := range RowKernels() {
+		restore, ok := UseRowKernel(name)
+		if !ok {
+			t.Fatalf("row kernel %s not usable", name)
+		}
+		for n := range 41 {
+			dst, src := make([]float32, n), make([]float32, n+3)
+			for i := range dst {
+				dst[i] = draw()
+			}
+			for i := range src {
+				src[i] = draw()
+			}
+			want := make([]float32, n)
+			for i := range want {
+				want[i] = max(dst[i], src[i])
+			}
+			maxRows32(dst, src)
+			for i, w := range want {
+				if got := dst[i]; got != w && !(math.IsNaN(float64(got)) && math.IsNaN(float64(w))) {
+					t.Fatalf("%s, n=%d: max at %d = %v, want %v", name, n, i, got, w)
+				}
+			}
+		}
+		restore()
+	}
+}

@@ -70,11 +70,15 @@ type rowKernel struct {
 	adds    func(dst, src []float64, rows, cols, dstStride, srcStride int)
 	// adds32 is adds for float32 values, for scattering patch-matrix gradients (patchrows.go).
 	adds32 func(dst, src []float32, rows, cols, dstStride, srcStride int)
-	usable func() bool
+	// maxes32 folds src into dst by elementwise maximum over the first n values, n a multiple
+	// of 8 (max pooling, pool.go).
+	maxes32 func(dst, src []float32, n int)
+	usable  func() bool
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
-	adds: addsGeneric[float64], adds32: addsGeneric[float32], usable: func() bool { return true }}
+	adds: addsGeneric[float64], adds32: addsGeneric[float32],
+	maxes32: maxesGeneric, usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]
 

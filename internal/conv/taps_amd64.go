@@ -7,7 +7,7 @@ import "golang.org/x/sys/cpu"
 // archRowKernels lists the assembly row kernels for amd64, slowest first.
 var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
