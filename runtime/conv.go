@@ -159,7 +159,10 @@ type convKernel struct {
 	// Planned when W (and B) are constant: the filter, packed for its algorithm.
 	filter *conv.Filter
 	wShape []int
+	w      []float32 // the filter's values [M, C/group, kH, kW] (folded ones after BN folding)
 	bias   []float32
+	// biasConst is set when B is absent or constant (so a BatchNormalization can fold in).
+	biasConst bool
 }
 
 func buildConv(n *Node) (Kernel, error) { return buildConvFused(n, convFusion{}) }
@@ -180,7 +183,8 @@ func buildConvFused(n *Node, fuse convFusion) (Kernel, error) {
 	k := &convKernel{attrs: attrs, fuse: fuse}
 	if w != nil {
 		k.wShape = w.Shape()
-		k.filter = conv.NewFilter(attrs.FilterGeometry(w.Shape()), w.Float32s(), conv.Auto, true)
+		k.w = w.Float32s()
+		k.filter = conv.NewFilter(attrs.FilterGeometry(w.Shape()), k.w, conv.Auto, true)
 	}
 	if b := n.Const(2); b != nil && k.filter != nil {
 		if b.DType() != Float32 || b.Rank() != 1 || b.Shape()[0] != k.wShape[0] {
@@ -188,6 +192,7 @@ func buildConvFused(n *Node, fuse convFusion) (Kernel, error) {
 		}
 		k.bias = b.Float32s()
 	}
+	k.biasConst = k.filter != nil && (k.bias != nil || !n.HasInput(2))
 	return k, nil
 }
 
@@ -218,7 +223,11 @@ func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	y := rc.New(Float32, shape...)
 	f := k.filter
 	if f == nil || !f.Fits(g) {
-		f = conv.NewFilter(g, w.Float32s(), conv.Auto, false)
+		wv := w.Float32s()
+		if k.w != nil {
+			wv = k.w
+		}
+		f = conv.NewFilter(g, wv, conv.Auto, false)
 	}
 	ep := &conv.Epilogue{Bias: bias, Act: k.fuse.act, Min: k.fuse.min, Max: k.fuse.max}
 	var skip *Tensor

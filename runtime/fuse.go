@@ -3,6 +3,7 @@ package runtime
 import (
 	"slices"
 
+	"github.com/dcnet-go/dcnet/internal/conv"
 	"github.com/dcnet-go/dcnet/internal/gemm"
 	"github.com/dcnet-go/dcnet/onnx"
 )
@@ -14,11 +15,15 @@ import (
 //	Conv → Add(·, skip)        the skip tensor is added as the tile is stored
 //	Conv → Relu | Clip         the activation runs in the same epilogue
 //	Conv → Add → Relu | Clip   both, in that order (a ResNet block's tail)
+//	Conv → BatchNormalization  folded into the filter and bias (inference
+//	                           mode, constant W, B and statistics)
 //
 // The fused step keeps the Conv's node (errors name it) and takes over the
 // absorbed node's output value. The arithmetic is unchanged: the epilogue
 // adds bias, then the skip tensor, then clamps, exactly as the separate
-// kernels would, so fused and unfused plans agree bit for bit. An Add whose
+// kernels would, so fused and unfused plans agree bit for bit (BatchNormalization
+// folding excepted: it rounds the scaled filter once, as ONNX Runtime's
+// Conv+BN fusion does). An Add whose
 // other input turns out to need broadcasting runs the ordinary Add kernel
 // after the convolution instead. Sessions fuse; training plans do not
 // (gradients need the intermediate values).
@@ -62,6 +67,10 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 		return false
 	}
 	switch n.OpType {
+	case "BatchNormalization":
+		if !ck.foldBatchNorm(n) {
+			return false
+		}
 	case "Add":
 		if !ck.fuseResidual(n, s, ins, convOut) {
 			return false
@@ -74,6 +83,41 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 	out := n.Outputs[0]
 	b.p.values[convOut].name = out
 	b.ids[out] = convOut
+	return true
+}
+
+// foldBatchNorm folds an inference-mode BatchNormalization n with constant
+// parameters into the filter and bias: y = a·(W∗x + b) + c becomes
+// (a·W)∗x + (a·b + c) per output channel, computed in float64 and rounded
+// once.
+func (k *convKernel) foldBatchNorm(n *Node) bool {
+	if k.fuse.act != gemm.ActNone || k.add != nil || !k.biasConst || len(n.Outputs) != 1 {
+		return false
+	}
+	bk, err := safeBuild(buildBatchNorm, n)
+	if err != nil || n.Err() != nil {
+		return false
+	}
+	bn := bk.(*batchNormKernel)
+	m := k.wShape[0]
+	if bn.training || len(bn.a) != m || len(k.w)%m != 0 {
+		return false
+	}
+	per := len(k.w) / m
+	w := make([]float32, len(k.w))
+	bias := make([]float32, m)
+	for o := range m {
+		for i := o * per; i < (o+1)*per; i++ {
+			w[i] = float32(bn.a[o] * float64(k.w[i]))
+		}
+		b := 0.0
+		if k.bias != nil {
+			b = float64(k.bias[o])
+		}
+		bias[o] = float32(bn.a[o]*b + bn.b[o])
+	}
+	k.w, k.bias = w, bias
+	k.filter = conv.NewFilter(k.attrs.FilterGeometry(k.wShape), w, conv.Auto, true)
 	return true
 }
 

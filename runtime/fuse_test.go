@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -25,6 +24,7 @@ type fusionGraph struct {
 	extraOut  string            // a second graph output (to block fusion), or ""
 	wantAct   gemm.Activation
 	wantAdd   bool
+	wantBN    bool // a BatchNormalization folds in (outputs then agree within rounding)
 }
 
 func fusionNode(op string, out string, in ...string) *onnx.NodeProto {
@@ -41,7 +41,9 @@ func (fg fusionGraph) model(t *testing.T, rng *rand.Rand) (*onnx.ModelProto, map
 	for _, init := range []struct {
 		name string
 		t    *Tensor
-	}{{"w", weights}, {"b", bias}, {"lo", New([]int{}, []float32{-0.3})}, {"hi", New([]int{}, []float32{0.4})}} {
+	}{{"w", weights}, {"b", bias}, {"lo", New([]int{}, []float32{-0.3})}, {"hi", New([]int{}, []float32{0.4})},
+		{"scale", New([]int{m}, randFloat32s(rng, m))}, {"shift", New([]int{m}, randFloat32s(rng, m))},
+		{"mean", New([]int{m}, randFloat32s(rng, m))}, {"var", New([]int{m}, positive(randFloat32s(rng, m)))}} {
 		tp, err := init.t.ToProto(init.name)
 		if err != nil {
 			t.Fatal(err)
@@ -67,6 +69,13 @@ func (fg fusionGraph) model(t *testing.T, rng *rand.Rand) (*onnx.ModelProto, map
 	}
 	return &onnx.ModelProto{IrVersion: proto.Int64(8), Graph: g,
 		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}}}, feeds
+}
+
+func positive(v []float32) []float32 {
+	for i := range v {
+		v[i] = v[i]*v[i] + 0.1
+	}
+	return v
 }
 
 func tensorTypeOf(dt DType) *onnx.TypeProto {
@@ -100,6 +109,10 @@ func TestConvFusionPatterns(t *testing.T) {
 		{name: "conv output also a graph output", tail: []*onnx.NodeProto{fusionNode("Relu", "y", "c")}, extraOut: "c"},
 		{name: "conv read twice", tail: []*onnx.NodeProto{fusionNode("Add", "y", "c", "c")}},
 		{name: "sigmoid not in the epilogue", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "y", "c")}},
+		{name: "batchnorm relu", tail: []*onnx.NodeProto{fusionNode("BatchNormalization", "n", "c", "scale", "shift", "mean", "var"),
+			fusionNode("Relu", "y", "n")}, wantBN: true, wantAct: gemm.ActRelu},
+		{name: "batchnorm with statistics fed at run time", tail: []*onnx.NodeProto{fusionNode("BatchNormalization", "y", "c", "scale", "shift", "s", "var")},
+			skipShape: []int{6}},
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, fg := range cases {
@@ -120,6 +133,9 @@ func TestConvFusionPatterns(t *testing.T) {
 			if fg.wantAct != gemm.ActNone {
 				absorbed++
 			}
+			if fg.wantBN {
+				absorbed++
+			}
 			if got, want := len(fused.plan.steps), len(plain.plan.steps)-absorbed; got != want {
 				t.Fatalf("fused plan has %d steps, want %d (unfused %d)", got, want, len(plain.plan.steps))
 			}
@@ -127,8 +143,37 @@ func TestConvFusionPatterns(t *testing.T) {
 			if ck.fuse.act != fg.wantAct || (ck.add != nil) != fg.wantAdd {
 				t.Fatalf("fused Conv: activation %v, add %v; want %v, %v", ck.fuse.act, ck.add != nil, fg.wantAct, fg.wantAdd)
 			}
+			if fg.wantBN {
+				assertCloseOutputs(t, fused, plain, feeds, 1e-5)
+				return
+			}
 			assertSameOutputs(t, fused, plain, feeds)
 		})
+	}
+}
+
+// assertCloseOutputs runs both sessions on feeds and requires
+// max|a − b| ≤ tol·max|b| on every output.
+func assertCloseOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor, tol float64) {
+	t.Helper()
+	ra, err := a.Run(context.Background(), feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.Run(context.Background(), feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, y := range rb {
+		var diff, scale float64
+		got := ra[name].Float32s()
+		for i, v := range y.Float32s() {
+			diff = math.Max(diff, math.Abs(float64(got[i])-float64(v)))
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		if diff > tol*scale || math.IsNaN(diff) {
+			t.Fatalf("output %s: max|fused − unfused| = %.3g > %g·%.3g", name, diff, tol, scale)
+		}
 	}
 }
 
@@ -199,4 +244,31 @@ func TestConvFusionOnRealModels(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprintf
+// TestBatchNormFoldingOnCNN9 folds the BatchNormalization nodes of the
+// committed Fashion-MNIST CNN9 and compares with the unfolded plan.
+func TestBatchNormFoldingOnCNN9(t *testing.T) {
+	path := filepath.Join("..", "models", "fmnist", "zoo", "cnn9_go.onnx")
+	fused, err := NewSession(path, WithThreads(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := NewSession(path, WithThreads(2), WithoutFusion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bns := 0
+	for _, s := range plain.plan.steps {
+		if s.node.OpType == "BatchNormalization" {
+			bns++
+		}
+	}
+	for _, s := range fused.plan.steps {
+		if s.node.OpType == "BatchNormalization" || s.node.OpType == "Relu" {
+			t.Errorf("step %s (%s) was not fused", s.node.Name, s.node.OpType)
+		}
+	}
+	t.Logf("CNN9: %d steps unfused (%d BatchNormalization), %d fused", len(plain.plan.steps), bns, len(fused.plan.steps))
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := New([]int{8, 1, 28, 28}, randFloat32s(rng, 8*28*28))
+	assertCloseOutputs(t, fused, plain, map[string]*Tensor{fused.Inputs()[0].Name: x}, 1e-5)
+}
