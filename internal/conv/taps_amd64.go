@@ -8,6 +8,8 @@ import "golang.org/x/sys/cpu"
 var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
+		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
@@ -30,6 +32,13 @@ var archRowKernels = []*rowKernel{
 //
 //go:noescape
 func tapsAVX2(p *tapArgs)
+
+// tapsAVX512 is tapsAVX2 with zmm registers: blocks of 64 and 16 values, then one block of the
+// last 1 to 15 under a k-mask (masked loads read nothing beyond the row). It is equivalent to
+// tapsAVX2 with its summation order per lane.
+//
+//go:noescape
+func tapsAVX512(p *tapArgs)
 
 // split2AVX2 is split2 (see splitArgs) with AVX2: per 16 values of a row, two shuffles pick the
 // even and the odd lanes of each 128-bit half and a permute puts the halves in order; the rest

@@ -299,3 +299,211 @@ splitnext:
 splitdone:
 	VZEROUPPER
 	RET
+
+// Register use in tapsAVX512 (as in tapsAVX2, with zmm registers and a k-mask for the tail):
+//   R9 dst row, R8 src row, DX rows left, CX values left in the row, SI byte offset of the
+//   block, R10 offs, R11 number of taps, R12 w, BX tap index, AX and R13 tap sources,
+//   Z0..Z3 accumulators of the even taps, Z5..Z8 of the odd taps, Z4 and Z9 broadcast weights,
+//   K1 tail mask, Z15 bias, Z14 lower bound, Z13 upper bound.
+
+// func tapsAVX512(p *tapArgs)
+TEXT ·tapsAVX512(SB), NOSPLIT, $0-8
+	MOVQ         p+0(FP), DI
+	MOVQ         tapArgs_dst(DI), R9
+	MOVQ         tapArgs_src(DI), R8
+	MOVQ         tapArgs_offs(DI), R10
+	MOVQ         tapArgs_offs+8(DI), R11
+	MOVQ         tapArgs_w(DI), R12
+	MOVQ         tapArgs_rows(DI), DX
+	VBROADCASTSS tapArgs_bias(DI), Z15
+	VBROADCASTSS tapArgs_lo(DI), Z14
+	VBROADCASTSS tapArgs_hi(DI), Z13
+
+zrow:
+	TESTQ DX, DX
+	JZ    zdone
+	MOVQ  tapArgs_n(DI), CX
+	XORQ  SI, SI
+
+zblock64:
+	CMPQ CX, $64
+	JL   zblock16
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	TESTQ $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ   zload64
+	VMOVAPS Z15, Z0
+	VMOVAPS Z15, Z1
+	VMOVAPS Z15, Z2
+	VMOVAPS Z15, Z3
+	JMP zt64
+
+zload64:
+	VMOVUPS 0(R9)(SI*1), Z0
+	VMOVUPS 64(R9)(SI*1), Z1
+	VMOVUPS 128(R9)(SI*1), Z2
+	VMOVUPS 192(R9)(SI*1), Z3
+
+zt64:
+	XORQ BX, BX
+
+ztap64:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          ztap64last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Z4
+	VBROADCASTSS 4(R12)(BX*4), Z9
+	VFMADD231PS 0(AX)(SI*1), Z4, Z0
+	VFMADD231PS 0(R13)(SI*1), Z9, Z5
+	VFMADD231PS 64(AX)(SI*1), Z4, Z1
+	VFMADD231PS 64(R13)(SI*1), Z9, Z6
+	VFMADD231PS 128(AX)(SI*1), Z4, Z2
+	VFMADD231PS 128(R13)(SI*1), Z9, Z7
+	VFMADD231PS 192(AX)(SI*1), Z4, Z3
+	VFMADD231PS 192(R13)(SI*1), Z9, Z8
+	ADDQ         $2, BX
+	JMP          ztap64
+
+ztap64last:
+	CMPQ         BX, R11
+	JGE          zstore64
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Z4
+	VFMADD231PS 0(AX)(SI*1), Z4, Z0
+	VFMADD231PS 64(AX)(SI*1), Z4, Z1
+	VFMADD231PS 128(AX)(SI*1), Z4, Z2
+	VFMADD231PS 192(AX)(SI*1), Z4, Z3
+
+zstore64:
+	VADDPS Z5, Z0, Z0
+	VMAXPS Z0, Z14, Z0
+	VMINPS Z0, Z13, Z0
+	VMOVUPS Z0, 0(R9)(SI*1)
+	VADDPS Z6, Z1, Z1
+	VMAXPS Z1, Z14, Z1
+	VMINPS Z1, Z13, Z1
+	VMOVUPS Z1, 64(R9)(SI*1)
+	VADDPS Z7, Z2, Z2
+	VMAXPS Z2, Z14, Z2
+	VMINPS Z2, Z13, Z2
+	VMOVUPS Z2, 128(R9)(SI*1)
+	VADDPS Z8, Z3, Z3
+	VMAXPS Z3, Z14, Z3
+	VMINPS Z3, Z13, Z3
+	VMOVUPS Z3, 192(R9)(SI*1)
+	ADDQ $256, SI
+	SUBQ $64, CX
+	JMP zblock64
+
+zblock16:
+	CMPQ CX, $16
+	JL   zblock1
+	VPXORD Z5, Z5, Z5
+	TESTQ $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ   zload16
+	VMOVAPS Z15, Z0
+	JMP zt16
+
+zload16:
+	VMOVUPS 0(R9)(SI*1), Z0
+
+zt16:
+	XORQ BX, BX
+
+ztap16:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          ztap16last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Z4
+	VBROADCASTSS 4(R12)(BX*4), Z9
+	VFMADD231PS 0(AX)(SI*1), Z4, Z0
+	VFMADD231PS 0(R13)(SI*1), Z9, Z5
+	ADDQ         $2, BX
+	JMP          ztap16
+
+ztap16last:
+	CMPQ         BX, R11
+	JGE          zstore16
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Z4
+	VFMADD231PS 0(AX)(SI*1), Z4, Z0
+
+zstore16:
+	VADDPS Z5, Z0, Z0
+	VMAXPS Z0, Z14, Z0
+	VMINPS Z0, Z13, Z0
+	VMOVUPS Z0, 0(R9)(SI*1)
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP zblock16
+
+zblock1:
+	// The last 1 to 15 values: a masked block (K1 has CX leading lanes set), so that nothing
+	// beyond the row is read or written.
+	TESTQ CX, CX
+	JZ    znextrow
+	MOVQ  $1, AX
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K1
+	VPXORD Z5, Z5, Z5
+	TESTQ $const_tapAccumulate, tapArgs_flags(DI)
+	JNZ   zload1
+	VMOVAPS Z15, Z0
+	JMP zt1
+
+zload1:
+	VMOVUPS.Z 0(R9)(SI*1), K1, Z0
+
+zt1:
+	XORQ BX, BX
+
+ztap1:
+	LEAQ         1(BX), AX
+	CMPQ         AX, R11
+	JGE          ztap1last
+	TAPADDR(BX, AX)
+	MOVQ         8(R10)(BX*8), R13
+	LEAQ         (R8)(R13*4), R13
+	VBROADCASTSS (R12)(BX*4), Z4
+	VBROADCASTSS 4(R12)(BX*4), Z9
+	VMOVUPS.Z 0(AX)(SI*1), K1, Z10
+	VFMADD231PS Z10, Z4, Z0
+	VMOVUPS.Z 0(R13)(SI*1), K1, Z11
+	VFMADD231PS Z11, Z9, Z5
+	ADDQ         $2, BX
+	JMP          ztap1
+
+ztap1last:
+	CMPQ         BX, R11
+	JGE          zstore1
+	TAPADDR(BX, AX)
+	VBROADCASTSS (R12)(BX*4), Z4
+	VMOVUPS.Z 0(AX)(SI*1), K1, Z10
+	VFMADD231PS Z10, Z4, Z0
+
+zstore1:
+	VADDPS Z5, Z0, Z0
+	VMAXPS Z0, Z14, Z0
+	VMINPS Z0, Z13, Z0
+	VMOVUPS Z0, K1, 0(R9)(SI*1)
+
+znextrow:
+	MOVQ tapArgs_dstStride(DI), AX
+	LEAQ (R9)(AX*4), R9
+	MOVQ tapArgs_srcStride(DI), AX
+	LEAQ (R8)(AX*4), R8
+	DECQ DX
+	JMP  zrow
+
+zdone:
+	VZEROUPPER
+	RET

@@ -18,6 +18,9 @@ func For(threads, n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	if getPool().tryRun(workers, func(w int) { fn(chunk(n, workers, w)) }) {
+		return
+	}
 	var g group
 	for w := 1; w < workers; w++ {
 		lo, hi := chunk(n, workers, w)
@@ -100,6 +103,9 @@ func ForEach(threads, n int, fn func(worker, i int)) {
 			}
 			fn(worker, i)
 		}
+	}
+	if getPool().tryRun(workers, run) {
+		return
 	}
 	var g group
 	for w := 1; w < workers; w++ {

@@ -1,0 +1,163 @@
+package parallel
+
+import (
+	"os"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// The worker pool. An inference runs a few hundred short parallel regions one after another
+// (each convolution, each large elementwise operation); starting goroutines for each one is
+// cheap, but a thread that has gone to sleep between two regions takes several microseconds to
+// wake, on a virtual machine tens of them, which adds up to a large share of a millisecond-scale
+// inference. So regions run on long-lived workers that, after finishing their part, keep
+// polling for the next region for a short while (spinWait) before they park. Only one region
+// uses the pool at a time: a region started while another is running (nested parallelism, or
+// two sessions running at once) uses fresh goroutines, as before. DCNET_POOL=off turns the pool
+// off.
+
+// region is one parallel region on the pool: parts fn(1) … fn(parts−1) are claimed by
+// workers (or by the caller, for those no worker took); fn(0) runs on the caller.
+type region struct {
+	fn      func(part int)
+	parts   int
+	next    atomic.Int64 // the next unclaimed part
+	pending atomic.Int64 // parts not yet finished
+	done    chan struct{}
+	// the first panic of any part, re-raised on the caller
+	mu       sync.Mutex
+	panicked bool
+	value    any
+}
+
+// pool is the set of workers.
+type pool struct {
+	size    int
+	current atomic.Pointer[region] // the running region, or nil
+	busy    atomic.Bool            // a region owns the pool
+	mu      sync.Mutex
+	wake    *sync.Cond
+	seq     uint64 // bumped under mu when a region starts, for sleepers
+	asleep  int
+}
+
+// spinWait is how many polls of the current region a worker makes before it parks: about
+// 50 µs, the gap between two layers of a small network.
+const spinWait = 20000
+
+var (
+	sharedPool     *pool
+	sharedPoolOnce sync.Once
+)
+
+// getPool returns the shared pool (GOMAXPROCS − 1 workers, started on first use), or nil if
+// the pool is disabled or would have no workers.
+func getPool() *pool {
+	sharedPoolOnce.Do(func() {
+		n := goruntime.GOMAXPROCS(0) - 1
+		if n < 1 || os.Getenv("DCNET_POOL") == "off" {
+			return
+		}
+		p := &pool{size: n}
+		p.wake = sync.NewCond(&p.mu)
+		for w := range n {
+			go p.worker(w)
+		}
+		sharedPool = p
+	})
+	return sharedPool
+}
+
+// tryRun runs fn(0) … fn(parts−1) on the caller and the pool's workers and reports true, or
+// reports false without running anything if the pool is unavailable (disabled, too small or in
+// use), so the caller falls back to goroutines.
+func (p *pool) tryRun(parts int, fn func(part int)) bool {
+	if p == nil || parts-1 > p.size || !p.busy.CompareAndSwap(false, true) {
+		return false
+	}
+	r := &region{fn: fn, parts: parts, done: make(chan struct{})}
+	r.next.Store(1)
+	r.pending.Store(int64(parts))
+	p.current.Store(r)
+	p.mu.Lock()
+	p.seq++
+	if p.asleep > 0 {
+		p.wake.Broadcast()
+	}
+	p.mu.Unlock()
+
+	r.runPart(0)
+	for part := r.claim(); part >= 0; part = r.claim() {
+		r.runPart(part)
+	}
+	p.current.Store(nil)
+	for i := 0; i < spinWait && r.pending.Load() > 0; i++ {
+	}
+	if r.pending.Load() > 0 {
+		<-r.done
+	}
+	p.busy.Store(false)
+	if r.panicked {
+		panic(r.value)
+	}
+	return true
+}
+
+// claim returns an unclaimed part, or −1 when all are taken.
+func (r *region) claim() int {
+	if part := int(r.next.Add(1)) - 1; part < r.parts {
+		return part
+	}
+	return -1
+}
+
+// runPart runs one part, recording a panic instead of propagating it, and signals the caller
+// when it was the last one.
+func (r *region) runPart(part int) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.mu.Lock()
+			if !r.panicked {
+				r.panicked, r.value = true, v
+			}
+			r.mu.Unlock()
+		}
+		if r.pending.Add(-1) == 0 {
+			close(r.done)
+		}
+	}()
+	r.fn(part)
+}
+
+// worker takes parts of regions as they come, spinning between them and parking when none
+// comes for a while.
+func (p *pool) worker(int) {
+	var last *region
+	for {
+		r := p.current.Load()
+		for i := 0; (r == nil || r == last) && i < spinWait; i++ {
+			r = p.current.Load()
+		}
+		if r == nil || r == last {
+			p.sleep()
+			continue
+		}
+		last = r
+		for part := r.claim(); part >= 0; part = r.claim() {
+			r.runPart(part)
+		}
+	}
+}
+
+// sleep parks the worker until the next region starts.
+func (p *pool) sleep() {
+	p.mu.Lock()
+	seq := p.seq
+	p.asleep++
+	for p.seq == seq {
+		p.wake.Wait()
+	}
+	p.asleep--
+	p.mu.Unlock()
+}
