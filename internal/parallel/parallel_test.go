@@ -1,7 +1,9 @@
 package parallel
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -115,5 +117,41 @@ func TestPanicReachesCaller(t *testing.T) {
 			tc.run()
 			t.Fatal("no panic")
 		})
+	}
+}
+
+// TestPoolConcurrentAndNested runs regions from several goroutines at once, each with a nested
+// region inside: one owns the pool at a time and the others fall back to goroutines, and every
+// index must still be visited exactly once.
+func TestPoolConcurrentAndNested(t *testing.T) {
+	const callers, rounds, n = 4, 200, 37
+	var wg sync.WaitGroup
+	errs := make(chan string, callers)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				var hits [n]atomic.Int32
+				ForEach(2+r%2, n, func(_, i int) {
+					For(2, 3, func(lo, hi int) {
+						for range hi - lo {
+							hits[i].Add(1)
+						}
+					})
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 3 {
+						errs <- fmt.Sprintf("caller %d round %d: index %d counted %d times, want 3", c, r, i, h)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
