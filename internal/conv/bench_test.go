@@ -80,7 +80,7 @@ func BenchmarkMobileNetV2(b *testing.B) { benchLayers(b, mobilenetV2Depthwise) }
 
 // BenchmarkPatchPacker measures packing alone: the im2col overhead of a ResNet layer.
 func BenchmarkPatchPacker(b *testing.B) {
-	for _, l := range []layer{resnet18Layers[1], resnet18Layers[2], resnet18Layers[9]} {
+	for _, l := range []layer{resnet18Layers[0], resnet18Layers[1], resnet18Layers[2], resnet18Layers[3], resnet18Layers[6], resnet18Layers[9]} {
 		b.Run(l.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			x := randFloats(rng, l.g.InputLen())
