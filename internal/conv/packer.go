@@ -70,6 +70,10 @@ func (p *PatchPacker) segments(segs []segment, j, width int) []segment {
 // packPanel fills one kc×nr panel whose first width columns are described by segs.
 func (p *PatchPacker) packPanel(panel []float32, segs []segment, k0, kc, width, nr int) {
 	if nr == 16 && len(segs) <= maxPanelSegs && p.g.KH*p.g.KW <= maxTapTable {
+		if len(segs) == 1 && width == 16 {
+			p.packPanelRow16(panel, segs[0], k0, kc)
+			return
+		}
 		p.packPanel16(panel, segs, k0, kc, width)
 		return
 	}
@@ -117,11 +121,61 @@ const (
 	tapGather         // other strides, or partly padding
 )
 
+// maskedPackArgs drive a row kernel's packMasked: panel row kk (of kc) of dst is, for tap
+// r = (r0 + kk) mod khw and channel base base + ((r0 + kk) div khw)·plane,
+//
+//	dst[kk·16 + l] = x[base' + offs[r·nseg + s] + l]   for the lanes l set in masks[r·nseg + s], s < nseg
+//
+// and zero in the lanes no segment sets. The caller guarantees every such index is inside x.
+type maskedPackArgs struct {
+	dst, x                  []float32
+	offs                    []int32
+	masks                   []uint16
+	base, plane, kc, r, khw int
+	nseg                    int
+}
+
+// packPanel16Masked is packPanel16 for unit horizontal stride with a row kernel that packs with
+// masked loads: it describes every (tap, segment) piece by an offset and a lane mask.
+func (p *PatchPacker) packPanel16Masked(k *rowKernel, panel []float32, segs []segment, k0, kc int) {
+	g := &p.g
+	khw, ns := g.KH*g.KW, len(segs)
+	var offs [maxTapTable * maxPanelSegs]int32
+	var masks [maxTapTable * maxPanelSegs]uint16
+	for r := range khw {
+		kh, kw := r/g.KW, r%g.KW
+		for si, s := range segs {
+			e := r*ns + si
+			ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow+kw*g.DW-g.PadLeft
+			if ih < 0 || ih >= g.H {
+				continue
+			}
+			lo, hi := max(0, -iw), min(s.n, g.W-iw)
+			if lo >= hi {
+				continue
+			}
+			masks[e] = uint16((1<<hi - 1) &^ (1<<lo - 1) << s.lane)
+			offs[e] = int32(ih*g.W + iw - s.lane)
+		}
+	}
+	c0 := k0 / khw
+	if last := (k0 + kc - 1) / khw; last >= g.CG() || len(panel) < kc*16 {
+		panic("conv: packed panel outside the image") // ruled out by PackB's contract
+	}
+	args := maskedPackArgs{dst: panel, x: p.x, offs: offs[:khw*ns], masks: masks[:khw*ns],
+		base: c0 * g.H * g.W, plane: g.H * g.W, kc: kc, r: k0 % khw, khw: khw, nseg: ns}
+	k.packMasked(&args)
+}
+
 // packPanel16 is packPanel for 16-lane panels of at most maxPanelSegs output-row segments. Which
 // input row piece a (tap, segment) reads depends only on the tap (kh, kw), not on the channel, so
 // the pieces are worked out once per panel and then reused for every channel.
 func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width int) {
 	g := &p.g
+	if k := activeRow.Load(); k.packMasked != nil && g.SW == 1 && int64(g.CG())*int64(g.H*g.W) < 1<<31 {
+		p.packPanel16Masked(k, panel, segs, k0, kc)
+		return
+	}
 	khw, ns := g.KH*g.KW, len(segs)
 	var kind [maxTapTable * maxPanelSegs]uint8
 	var off [maxTapTable * maxPanelSegs]int
@@ -167,6 +221,54 @@ func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width
 		}
 		if width < 16 {
 			clear(out[width:])
+		}
+		if r++; r == khw {
+			r = 0
+			c++
+		}
+	}
+}
+
+// packPanelRow16 is packPanel for the common case of a full 16-lane panel on one output row.
+// Which input row piece a patch row reads depends only on the tap (kh, kw), not on the channel,
+// so the pieces are worked out once per panel and then reused for every channel.
+func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
+	g := &p.g
+	khw := g.KH * g.KW
+	var kind [maxTapTable]uint8
+	var off [maxTapTable]int
+	for r := range khw {
+		kh, kw := r/g.KW, r%g.KW
+		ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
+		switch {
+		case ih < 0 || ih >= g.H:
+			kind[r] = tapZero
+		case g.SW == 1 && iw >= 0 && iw+16 <= g.W:
+			kind[r], off[r] = tapCopy, ih*g.W+iw
+		case g.SW == 2 && iw >= 0 && iw+31 <= g.W:
+			kind[r], off[r] = tapStride2, ih*g.W+iw
+		default:
+			kind[r], off[r] = tapGather, ih*g.W
+		}
+	}
+	plane := g.H * g.W
+	c, r := k0/khw, k0%khw
+	for kk := range kc {
+		out := (*[16]float32)(panel[kk*16 : kk*16+16])
+		switch kind[r] {
+		case tapCopy:
+			*out = *(*[16]float32)(p.x[c*plane+off[r]:])
+		case tapZero:
+			*out = [16]float32{}
+		case tapStride2:
+			src := (*[31]float32)(p.x[c*plane+off[r]:])
+			for t := range out {
+				out[t] = src[2*t]
+			}
+		default:
+			kw := r % g.KW
+			row := p.x[c*plane+off[r] : c*plane+off[r]+g.W]
+			gatherRow(out[:], row, s.ow*g.SW+kw*g.DW-g.PadLeft, g.SW)
 		}
 		if r++; r == khw {
 			r = 0

@@ -26,6 +26,15 @@ func explicitPatches(g Geometry, x []float32) [][]float32 {
 }
 
 func TestPatchPackerMatchesDefinition(t *testing.T) {
+	for _, name := range RowKernels() {
+		restore, _ := UseRowKernel(name)
+		t.Run(name, checkPatchPacker)
+		restore()
+	}
+}
+
+// checkPatchPacker packs random blocks of random geometries with the active row kernel.
+func checkPatchPacker(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for range 400 {
 		g := randomGeometry(rng)

@@ -73,7 +73,10 @@ type rowKernel struct {
 	// maxes32 folds src into dst by elementwise maximum over the first n values, n a multiple
 	// of 8 (max pooling, pool.go).
 	maxes32 func(dst, src []float32, n int)
-	usable  func() bool
+	// packMasked, if not nil, packs unit-stride patch panels with masked vector loads
+	// (packer.go).
+	packMasked func(p *maskedPackArgs)
+	usable     func() bool
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,

@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
@@ -39,6 +39,11 @@ func tapsAVX2(p *tapArgs)
 //
 //go:noescape
 func tapsAVX512(p *tapArgs)
+
+// packMaskedAVX512 packs 16-lane patch panel rows with masked loads; see maskedPackArgs.
+//
+//go:noescape
+func packMaskedAVX512(p *maskedPackArgs)
 
 // split2AVX2 is split2 (see splitArgs) with AVX2: per 16 values of a row, two shuffles pick the
 // even and the odd lanes of each 128-bit half and a permute puts the halves in order; the rest

@@ -507,3 +507,73 @@ znextrow:
 zdone:
 	VZEROUPPER
 	RET
+
+// func packMaskedAVX512(p *maskedPackArgs)
+//
+// For each of p.kc panel rows: start from zero, merge in one masked 16-lane load per segment
+// (table entry r·nseg + s: the offset of lane 0 relative to the channel base, and the lanes that
+// segment fills with input values), store the row; then step the tap r, and the channel base
+// after the last tap. Masked-off lanes are neither read nor faulted on.
+//   DI args, R8 dst, R9 x, R10 byte offset of the channel base, R11 plane in bytes, CX rows left,
+//   DX tap r, R12 taps, R13 segments, R14 offs, R15 masks, BX entry index, SI segment counter
+TEXT ·packMaskedAVX512(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), DI
+	MOVQ maskedPackArgs_dst(DI), R8
+	MOVQ maskedPackArgs_x(DI), R9
+	MOVQ maskedPackArgs_base(DI), R10
+	SHLQ $2, R10
+	MOVQ maskedPackArgs_plane(DI), R11
+	SHLQ $2, R11
+	MOVQ maskedPackArgs_kc(DI), CX
+	MOVQ maskedPackArgs_r(DI), DX
+	MOVQ maskedPackArgs_khw(DI), R12
+	MOVQ maskedPackArgs_nseg(DI), R13
+	MOVQ maskedPackArgs_offs(DI), R14
+	MOVQ maskedPackArgs_masks(DI), R15
+	TESTQ CX, CX
+	JLE   pmdone
+
+pmrow:
+	VPXORD Z0, Z0, Z0
+	MOVQ   DX, BX
+	IMULQ  R13, BX
+	MOVQ   R13, SI
+
+pmseg:
+	MOVWLZX (R15)(BX*2), AX
+	CMPQ    AX, $0xffff
+	JEQ     pmfull
+	KMOVW   AX, K1
+	MOVLQSX (R14)(BX*4), AX
+	SHLQ    $2, AX
+	ADDQ    R10, AX
+	ADDQ    R9, AX
+	VMOVUPS (AX), K1, Z0
+	INCQ    BX
+	DECQ    SI
+	JNE     pmseg
+	JMP     pmstore
+
+pmfull:
+	// A segment filling all 16 lanes is the row's only one: a plain load.
+	MOVLQSX (R14)(BX*4), AX
+	SHLQ    $2, AX
+	ADDQ    R10, AX
+	VMOVUPS (R9)(AX*1), Z0
+
+pmstore:
+	VMOVUPS Z0, (R8)
+	ADDQ    $64, R8
+	INCQ    DX
+	CMPQ    DX, R12
+	JLT     pmnext
+	XORQ    DX, DX
+	ADDQ    R11, R10
+
+pmnext:
+	DECQ CX
+	JNE  pmrow
+
+pmdone:
+	VZEROUPPER
+	RET
