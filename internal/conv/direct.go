@@ -90,6 +90,8 @@ type directWorker struct {
 	// The kernels' arguments live here so that passing them by pointer does not allocate.
 	args  tapArgs
 	split splitArgs
+	// Keeps neighbouring workers' fields, written for every plane, off each other's cache lines.
+	_ [128]byte
 }
 
 // forwardDirect computes all batch·M output planes, spread over the threads.

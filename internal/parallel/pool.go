@@ -44,7 +44,7 @@ type pool struct {
 
 // spinWait is how many polls of the current region a worker makes before it parks: about
 // 50 µs, the gap between two layers of a small network.
-const spinWait = 20000
+const spinWait = 200000
 
 var (
 	sharedPool     *pool
