@@ -42,8 +42,9 @@ type pool struct {
 	asleep  int
 }
 
-// spinWait is how many polls of the current region a worker makes before it parks: about
-// 50 µs, the gap between two layers of a small network.
+// spinWait is how many polls of the current region a worker makes before it parks: a few
+// hundred microseconds, longer than the gap between two layers of a network (measured: at
+// a tenth of this, SqueezeNet and MobileNet at 2 threads ran ~15 % slower).
 const spinWait = 200000
 
 var (
