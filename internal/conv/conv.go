@@ -209,6 +209,10 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 	outer, inner := splitThreads(items, threads)
 	inLen, outLen := g.InputLen(), g.OutputLen()
 	cgLen, mg, k, ohw := g.CG()*g.H*g.W, g.MG(), g.K(), g.OutHW()
+	var tables *PanelTables
+	if f.algo != Pointwise {
+		tables = NewPanelTables(g)
+	}
 	parallel.ForEach(outer, items, func(_, it int) {
 		n, gi := it/g.Group, it%g.Group
 		xg := x[n*inLen+gi*cgLen : n*inLen+(gi+1)*cgLen]
@@ -217,7 +221,9 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		if f.algo == Pointwise {
 			b = gemm.Dense{Data: xg, Ld: ohw}
 		} else {
-			b = NewPatchPacker(g, xg)
+			pp := NewPatchPacker(g, xg)
+			pp.SetPanelTables(tables)
+			b = pp
 		}
 		gep := &gemm.Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max}
 		if ep.Residual != nil {

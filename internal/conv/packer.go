@@ -14,7 +14,47 @@ type PatchPacker struct {
 	g  Geometry
 	x  []float32 // [C/Group, H, W]: the group's input channels of one image
 	ow int       // output width
+	// tables, if set, holds the masked-load description of every 16-lane panel, shared by the
+	// packers of all images of one convolution.
+	tables *PanelTables
 }
+
+// PanelTables describes, once per geometry, how each 16-lane panel of the patch matrix is read
+// with masked loads (see maskedPackArgs): the pieces depend on the geometry and the panel's
+// position only, not on the image, so the packers of a batch share them. It is nil-safe: a nil
+// *PanelTables describes nothing and the packers work the pieces out per panel.
+type PanelTables struct {
+	nseg  []uint8
+	offs  []int32  // maxPanelSegs·KH·KW per panel
+	masks []uint16 // likewise
+}
+
+// NewPanelTables returns the tables for g, or nil where the active row kernel has no masked
+// packing or g is outside its scope (horizontal stride > 1, large windows, huge channels).
+func NewPanelTables(g Geometry) *PanelTables {
+	k := activeRow.Load()
+	khw := g.KH * g.KW
+	if k.packMasked == nil || g.SW != 1 || khw > maxTapTable || int64(g.CG())*int64(g.H*g.W) >= 1<<31 || g.Validate() != nil {
+		return nil
+	}
+	p := &PatchPacker{g: g, ow: g.OutW()}
+	panels := (g.OutHW() + 15) / 16
+	per := maxPanelSegs * khw
+	t := &PanelTables{nseg: make([]uint8, panels), offs: make([]int32, panels*per), masks: make([]uint16, panels*per)}
+	var buf [64]segment
+	for q := range panels {
+		segs := p.segments(buf[:0], q*16, min(16, g.OutHW()-q*16))
+		if len(segs) > maxPanelSegs {
+			continue // nseg 0: worked out per panel
+		}
+		t.nseg[q] = uint8(len(segs))
+		p.maskedPieces(segs, t.offs[q*per:(q+1)*per], t.masks[q*per:(q+1)*per])
+	}
+	return t
+}
+
+// SetPanelTables makes the packer use t (from NewPanelTables of its geometry).
+func (p *PatchPacker) SetPanelTables(t *PanelTables) { p.tables = t }
 
 // NewPatchPacker returns the patch matrix of the image x: [C/Group, H, W] (one image, one
 // group's channels, row-major). It panics if g is invalid or x is too short: callers validate
@@ -49,8 +89,12 @@ func (p *PatchPacker) PackB(dst []float32, k0, kc, j0, nc, nr int) {
 	var buf [64]segment
 	for q := 0; q < nc; q += nr {
 		width := min(nr, nc-q)
-		segs := p.segments(buf[:0], j0+q, width)
 		panel := dst[(q/nr)*kc*nr : (q/nr+1)*kc*nr]
+		if j := j0 + q; p.tables != nil && nr == 16 && j%16 == 0 && p.tables.nseg[j/16] > 1 && width == min(16, p.Cols()-j) {
+			p.packTabled(panel, j/16, k0, kc)
+			continue
+		}
+		segs := p.segments(buf[:0], j0+q, width)
 		p.packPanel(panel, segs, k0, kc, width, nr)
 	}
 }
@@ -138,14 +182,30 @@ type maskedPackArgs struct {
 // packPanel16Masked is packPanel16 for unit horizontal stride with a row kernel that packs with
 // masked loads: it describes every (tap, segment) piece by an offset and a lane mask.
 func (p *PatchPacker) packPanel16Masked(k *rowKernel, panel []float32, segs []segment, k0, kc int) {
-	g := &p.g
-	khw, ns := g.KH*g.KW, len(segs)
 	var offs [maxTapTable * maxPanelSegs]int32
 	var masks [maxTapTable * maxPanelSegs]uint16
-	for r := range khw {
+	p.maskedPieces(segs, offs[:], masks[:])
+	p.packMasked(k, panel, offs[:], masks[:], len(segs), k0, kc)
+}
+
+// packTabled packs panel q (16 lanes) with its pieces from the shared tables.
+func (p *PatchPacker) packTabled(panel []float32, q, k0, kc int) {
+	per := maxPanelSegs * p.g.KH * p.g.KW
+	t := p.tables
+	p.packMasked(activeRow.Load(), panel, t.offs[q*per:(q+1)*per], t.masks[q*per:(q+1)*per], int(t.nseg[q]), k0, kc)
+}
+
+// maskedPieces describes the (tap, segment) pieces of a panel for masked loads: entry
+// r·len(segs) + s gets the offset of lane 0 from the channel base and the lanes segment s
+// fills from tap r (none where the tap reads padding).
+func (p *PatchPacker) maskedPieces(segs []segment, offs []int32, masks []uint16) {
+	g := &p.g
+	ns := len(segs)
+	for r := range g.KH * g.KW {
 		kh, kw := r/g.KW, r%g.KW
 		for si, s := range segs {
 			e := r*ns + si
+			offs[e], masks[e] = 0, 0
 			ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow+kw*g.DW-g.PadLeft
 			if ih < 0 || ih >= g.H {
 				continue
@@ -158,12 +218,17 @@ func (p *PatchPacker) packPanel16Masked(k *rowKernel, panel []float32, segs []se
 			offs[e] = int32(ih*g.W + iw - s.lane)
 		}
 	}
-	c0 := k0 / khw
-	if last := (k0 + kc - 1) / khw; last >= g.CG() || len(panel) < kc*16 {
+}
+
+// packMasked runs the row kernel's masked packing over kc rows from k0.
+func (p *PatchPacker) packMasked(k *rowKernel, panel []float32, offs []int32, masks []uint16, ns, k0, kc int) {
+	g := &p.g
+	khw := g.KH * g.KW
+	if last := (k0 + kc - 1) / khw; last >= g.CG() || len(panel) < kc*16 || len(offs) < khw*ns || len(masks) < khw*ns {
 		panic("conv: packed panel outside the image") // ruled out by PackB's contract
 	}
 	args := maskedPackArgs{dst: panel, x: p.x, offs: offs[:khw*ns], masks: masks[:khw*ns],
-		base: c0 * g.H * g.W, plane: g.H * g.W, kc: kc, r: k0 % khw, khw: khw, nseg: ns}
+		base: k0 / khw * g.H * g.W, plane: g.H * g.W, kc: kc, r: k0 % khw, khw: khw, nseg: ns}
 	k.packMasked(&args)
 }
 
@@ -257,7 +322,7 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 		out := (*[16]float32)(panel[kk*16 : kk*16+16])
 		switch kind[r] {
 		case tapCopy:
-			*out = *(*[16]float32)(p.x[c*plane+off[r]:])
+			copyRun(out[:], p.x[c*plane+off[r]:][:16])
 		case tapZero:
 			*out = [16]float32{}
 		case tapStride2:
@@ -277,25 +342,34 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 	}
 }
 
-// copyRun copies len(dst) ≤ 16 values from src with at most two fixed-size moves (overlapping
-// when the length is not a power of two), which beats a memmove call on such short runs.
+// copyRun copies len(dst) ≤ 16 values from src with 4-value moves (overlapping when the length
+// is not a multiple of 4), which compile to single 16-byte instructions; a larger fixed-size
+// array copy would call memmove, which costs more than such a short copy.
 func copyRun(dst, src []float32) {
 	n := len(dst)
 	switch {
 	case n == 16:
-		*(*[16]float32)(dst) = *(*[16]float32)(src)
+		copy4(dst[0:], src[0:])
+		copy4(dst[4:], src[4:])
+		copy4(dst[8:], src[8:])
+		copy4(dst[12:], src[12:])
 	case n >= 8:
-		*(*[8]float32)(dst) = *(*[8]float32)(src)
-		*(*[8]float32)(dst[n-8:]) = *(*[8]float32)(src[n-8:])
+		copy4(dst[0:], src[0:])
+		copy4(dst[4:], src[4:])
+		copy4(dst[n-8:], src[n-8:])
+		copy4(dst[n-4:], src[n-4:])
 	case n >= 4:
-		*(*[4]float32)(dst) = *(*[4]float32)(src)
-		*(*[4]float32)(dst[n-4:]) = *(*[4]float32)(src[n-4:])
+		copy4(dst[0:], src[0:])
+		copy4(dst[n-4:], src[n-4:])
 	default:
 		for i := range dst {
 			dst[i] = src[i]
 		}
 	}
 }
+
+// copy4 copies 4 values.
+func copy4(dst, src []float32) { *(*[4]float32)(dst) = *(*[4]float32)(src) }
 
 // gatherRow sets dst[t] = row[iw0 + t·stride], or zero where that index is outside row.
 func gatherRow(dst, row []float32, iw0, stride int) {

@@ -41,6 +41,9 @@ func checkPatchPacker(t *testing.T) {
 		x := randFloats(rng, g.CG()*g.H*g.W)
 		want := explicitPatches(g, x)
 		pk := NewPatchPacker(g, x)
+		if rng.IntN(2) == 0 {
+			pk.SetPanelTables(NewPanelTables(g)) // nil where the row kernel cannot use them
+		}
 		if pk.Rows() != g.K() || pk.Cols() != g.OutHW() {
 			t.Fatalf("%+v: packer is %dx%d", g, pk.Rows(), pk.Cols())
 		}

@@ -698,3 +698,33 @@ func TestBlockSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestPack16MatchesGeneric checks the vector transposing pack of full 16-row panels against the
+// value-by-value pack, for depths around the 16-column blocks and row strides beyond the depth.
+func TestPack16MatchesGeneric(t *testing.T) {
+	if transpose16 == nil {
+		t.Skip("no vector transpose on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, kcb := range []int{16, 17, 31, 32, 47, 100, 256} {
+		ld := kcb + rng.IntN(9)
+		data := make([]float32, 40*ld)
+		for i := range data {
+			data[i] = float32(rng.NormFloat64())
+		}
+		src := aSource{data: data, ld: ld, alpha: 1}
+		k0 := ld - kcb
+		got := make([]float32, 2*16*kcb)
+		src.pack(got, 16, 3, 32, k0, kcb)
+		saved := transpose16
+		transpose16 = nil
+		want := make([]float32, len(got))
+		src.pack(want, 16, 3, 32, k0, kcb)
+		transpose16 = saved
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("kcb=%d ld=%d: panel value %d = %v, want %v", kcb, ld, i, got[i], want[i])
+			}
+		}
+	}
+}

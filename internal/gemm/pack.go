@@ -52,6 +52,10 @@ func (s *aSource) pack(dst []float32, mr, i0, rows, k0, kcb int) {
 			s.pack6(panel, row0, k0, kcb)
 			continue
 		}
+		if h == 16 && mr == 16 && s.alpha == 1 && transpose16 != nil && kcb >= 16 {
+			s.pack16(panel, row0, k0, kcb)
+			continue
+		}
 		for i := range h {
 			src := s.data[(row0+i)*s.ld+k0:][:kcb]
 			for kk, v := range src {
@@ -75,6 +79,27 @@ func (s *aSource) pack6(panel []float32, row0, k0, kcb int) {
 		out := (*[6]float32)(panel[kk*6:])
 		out[0], out[1], out[2] = r0[kk]*alpha, r1[kk]*alpha, r2[kk]*alpha
 		out[3], out[4], out[5] = r3[kk]*alpha, r4[kk]*alpha, r5[kk]*alpha
+	}
+}
+
+// transpose16 transposes 16-row strips into 16-tall panels with vector shuffles where the CPU
+// has them (nil otherwise); see transpose16AVX512.
+var transpose16 func(dst, src []float32, ld, blocks int)
+
+// pack16 packs one full 16-row panel of a row-major A (alpha 1): whole 16x16 blocks with
+// transpose16, the last kcb mod 16 columns value by value.
+func (s *aSource) pack16(panel []float32, row0, k0, kcb int) {
+	blocks := kcb / 16
+	src := s.data[row0*s.ld+k0:]
+	if len(src) < 15*s.ld+16*blocks || len(panel) < 256*blocks {
+		panic("gemm: pack16 outside A") // ruled out by checkA
+	}
+	transpose16(panel, src, s.ld, blocks)
+	for i := range 16 {
+		row := src[i*s.ld : i*s.ld+kcb]
+		for kk := 16 * blocks; kk < kcb; kk++ {
+			panel[kk*16+i] = row[kk]
+		}
 	}
 }
 

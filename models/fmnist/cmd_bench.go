@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/dcnet-go/dcnet/convert"
@@ -41,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	threads := fs.Int("threads", 2, "goroutines")
 	steps := fs.Int("steps", 5, "timed steps")
 	warmup := fs.Int("warmup", 1, "untimed steps first")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +78,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	stop, err := startCPUProfile(*profile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	start := time.Now()
 	for range *steps {
 		if err := step(); err != nil {
@@ -141,4 +149,21 @@ func inferStep(ctx context.Context, m *onnx.ModelProto, x *runtime.Tensor, threa
 		_, err := s.Run(ctx, in)
 		return err
 	}, nil
+}
+
+// startCPUProfile starts a CPU profile written to path ("" for none) and
+// returns the function that stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
