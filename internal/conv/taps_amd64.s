@@ -508,6 +508,17 @@ zdone:
 	VZEROUPPER
 	RET
 
+// gatherStride2 is the lane index vector 0, 2, 4, ..., 30 of stride-2 gathers.
+DATA gatherStride2<>+0(SB)/8, $0x0000000200000000
+DATA gatherStride2<>+8(SB)/8, $0x0000000600000004
+DATA gatherStride2<>+16(SB)/8, $0x0000000a00000008
+DATA gatherStride2<>+24(SB)/8, $0x0000000e0000000c
+DATA gatherStride2<>+32(SB)/8, $0x0000001200000010
+DATA gatherStride2<>+40(SB)/8, $0x0000001600000014
+DATA gatherStride2<>+48(SB)/8, $0x0000001a00000018
+DATA gatherStride2<>+56(SB)/8, $0x0000001e0000001c
+GLOBL gatherStride2<>(SB), RODATA|NOPTR, $64
+
 // func packMaskedAVX512(p *maskedPackArgs)
 //
 // For each of p.kc panel rows: start from zero, merge in one masked 16-lane load per segment
@@ -518,6 +529,7 @@ zdone:
 //   DX tap r, R12 taps, R13 segments, R14 offs, R15 masks, BX entry index, SI segment counter
 TEXT ·packMaskedAVX512(SB), NOSPLIT, $0-8
 	MOVQ p+0(FP), DI
+	VMOVDQU32 gatherStride2<>(SB), Z20
 	MOVQ maskedPackArgs_dst(DI), R8
 	MOVQ maskedPackArgs_x(DI), R9
 	MOVQ maskedPackArgs_base(DI), R10
@@ -541,6 +553,8 @@ pmrow:
 
 pmseg:
 	MOVWLZX (R15)(BX*2), AX
+	CMPQ    maskedPackArgs_stride(DI), $2
+	JEQ     pmgather
 	CMPQ    AX, $0xffff
 	JEQ     pmfull
 	KMOVW   AX, K1
@@ -549,6 +563,18 @@ pmseg:
 	ADDQ    R10, AX
 	ADDQ    R9, AX
 	VMOVUPS (AX), K1, Z0
+	JMP     pmsegnext
+
+pmgather:
+	// Stride 2: lane l reads 2l values on; masked-off lanes are neither read nor written.
+	KMOVW      AX, K1
+	MOVLQSX    (R14)(BX*4), AX
+	SHLQ       $2, AX
+	ADDQ       R10, AX
+	ADDQ       R9, AX
+	VGATHERDPS (AX)(Z20*4), K1, Z0
+
+pmsegnext:
 	INCQ    BX
 	DECQ    SI
 	JNE     pmseg
