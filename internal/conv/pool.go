@@ -154,10 +154,10 @@ func maxRow[T Poolable](yrow, xrow []T, pw *poolWalk) {
 // instructions (*colMax is the scratch row), which maxRow then pools across. Max is
 // associative, so this is the maximum over the same taps (up to the sign of a zero result).
 func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
-	if cap(*colMax) < pw.w {
-		*colMax = make([]float32, pw.w)
+	if cap(*colMax) < 2*pw.w {
+		*colMax = make([]float32, 2*pw.w)
 	}
-	cm := (*colMax)[:pw.w]
+	cm, pairs := (*colMax)[:pw.w], (*colMax)[pw.w:2*pw.w]
 	lowest := float32(math.Inf(-1))
 	poolRows(pw, yp, func(yrow []float32, a, b span) {
 		for i := range yrow {
@@ -173,9 +173,37 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 			rows++
 		})
 		if rows > 0 {
-			maxRow(yrow, cm, pw)
+			maxAcross32(yrow, cm, pairs, pw)
 		}
 	})
+}
+
+// maxAcross32 is maxRow for a float32 row of column maxima. For the common 3-wide, stride-2
+// window it first folds neighbouring columns together with vector instructions (pairs[i] =
+// max(cm[i], cm[i+1])), so that each interior output takes one more maximum instead of three.
+func maxAcross32(yrow, cm, pairs []float32, pw *poolWalk) {
+	ax := pw.axes[2]
+	l, r := pw.interior[0], pw.interior[1]
+	if ax.K != 3 || ax.Stride != 2 || pw.dw != 1 || r-l < 8 {
+		maxRow(yrow, cm, pw)
+		return
+	}
+	p := pairs[:len(cm)-1]
+	copy(p, cm)
+	maxRows32(p, cm[1:])
+	off := -ax.PadBegin
+	for ow := l; ow < r; ow++ {
+		i := 2*ow + off
+		yrow[ow] = max(yrow[ow], p[i], cm[i+2])
+	}
+	for _, ow := range pw.border {
+		c := pw.sw[ow]
+		m := yrow[ow]
+		for k := c.lo; k < c.hi; k++ {
+			m = max(m, cm[c.start+k])
+		}
+		yrow[ow] = m
+	}
 }
 
 // maxRows32 sets dst[i] = max(dst[i], src[i]) with the active row kernel, NaN propagating.
