@@ -29,7 +29,10 @@ import (
 // avoid cancellation and overflow (expm1 for Elu/Selu/Celu, log1p for
 // Softplus, erfc for Gelu, x·σ(2u) for Gelu's tanh form), and are defined at
 // ±Inf by their limits rather than by NaN-producing arithmetic (Inf·0,
-// Inf/Inf). NaN inputs give NaN outputs throughout.
+// Inf/Inf). NaN inputs give NaN outputs throughout. Exception: on CPUs with
+// AVX-512, float32 Sigmoid (and the Erf operator) run vector kernels in
+// float32 arithmetic, within 4 ulp (Erf: 4 ulp below |x| = 1, 4e-7 absolute
+// above), checked in vecmath_test.go; DCNET_VECMATH=generic turns them off.
 
 // actKind names a pointwise activation function.
 type actKind uint8
@@ -235,8 +238,16 @@ func thresholdedReluLoop[T floatElem](d, s []T, alpha T) {
 // the result to 0, with no cancellation anywhere.
 func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
+// sigmoid32Vec, if set, computes float32 sigmoids 16 at a time (vecmath_amd64.go).
+var sigmoid32Vec func(dst, src []float32, n int)
+
 func sigmoidLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
+	if d32, ok := any(d).([]float32); ok && sigmoid32Vec != nil {
+		n := len(d32) &^ 15
+		sigmoid32Vec(d32, any(s).([]float32), n)
+		d, s = d[n:], s[n:]
+	}
 	for i, x := range s {
 		d[i] = T(sigmoid64(float64(x)))
 	}

@@ -978,8 +978,16 @@ func logLoop[T floatElem](d, s []T) {
 	}
 }
 
+// erf32Vec, if set, computes float32 error functions 16 at a time (vecmath_amd64.go).
+var erf32Vec func(dst, src []float32, n int)
+
 func erfLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
+	if d32, ok := any(d).([]float32); ok && erf32Vec != nil {
+		n := len(d32) &^ 15
+		erf32Vec(d32, any(s).([]float32), n)
+		d, s = d[n:], s[n:]
+	}
 	for i := range d {
 		d[i] = T(math.Erf(float64(s[i])))
 	}

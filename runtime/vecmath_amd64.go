@@ -1,0 +1,30 @@
+//go:build amd64 && !purego
+
+package runtime
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// sigmoid32AVX512 sets dst[i] = 1/(1 + e^−src[i]) for i < n (n a multiple of 16) in float32
+// vector arithmetic: within 2 ulp of the float64 value rounded (checked by
+// TestVectorSigmoidAccuracy), NaN for NaN, 0 and 1 at the ends.
+//
+//go:noescape
+func sigmoid32AVX512(dst, src []float32, n int)
+
+// erf32AVX512 sets dst[i] = erf(src[i]) for i < n (n a multiple of 16) in float32 vector
+// arithmetic: a polynomial in x² below |x| = 1, Abramowitz and Stegun's 7.1.26 above (checked
+// by TestVectorErfAccuracy), NaN for NaN, ±1 at ±Inf.
+//
+//go:noescape
+func erf32AVX512(dst, src []float32, n int)
+
+func init() {
+	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
+		sigmoid32Vec = sigmoid32AVX512
+		erf32Vec = erf32AVX512
+	}
+}

@@ -1,0 +1,165 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Constants of the float32 exponential, broadcast from memory.
+DATA expHi<>+0(SB)/4, $88.7                 // above: e^x overflows float32
+GLOBL expHi<>(SB), RODATA|NOPTR, $4
+DATA expLo<>+0(SB)/4, $-87.3                // below: e^x is below the smallest normal
+GLOBL expLo<>(SB), RODATA|NOPTR, $4
+DATA log2e<>+0(SB)/4, $1.44269504088896341
+GLOBL log2e<>(SB), RODATA|NOPTR, $4
+DATA ln2hi<>+0(SB)/4, $0.693359375          // ln 2 = ln2hi + ln2lo, ln2hi exact in 9 bits
+GLOBL ln2hi<>(SB), RODATA|NOPTR, $4
+DATA ln2lo<>+0(SB)/4, $-2.12194440e-4
+GLOBL ln2lo<>(SB), RODATA|NOPTR, $4
+DATA expC6<>+0(SB)/4, $1.38888889e-3        // 1/720 … 1/2: Taylor coefficients of e^r
+GLOBL expC6<>(SB), RODATA|NOPTR, $4
+DATA expC5<>+0(SB)/4, $8.33333333e-3
+GLOBL expC5<>(SB), RODATA|NOPTR, $4
+DATA expC4<>+0(SB)/4, $4.16666667e-2
+GLOBL expC4<>(SB), RODATA|NOPTR, $4
+DATA expC3<>+0(SB)/4, $1.66666667e-1
+GLOBL expC3<>(SB), RODATA|NOPTR, $4
+DATA expC2<>+0(SB)/4, $0.5
+GLOBL expC2<>(SB), RODATA|NOPTR, $4
+DATA one32<>+0(SB)/4, $1.0
+GLOBL one32<>(SB), RODATA|NOPTR, $4
+
+// EXP(x, t, n) sets x = e^x for the 16 lanes of x (t and n scratch): the argument is clamped to
+// [−87.3, 88.7] (x as the second operand of min and max, so NaN stays NaN), split as
+// x = n·ln2 + r with |r| ≤ ln2/2 (n rounded to nearest, ln2 in two parts so r is exact), e^r by
+// its Taylor polynomial of degree 6 (relative error below 2e-7 on that interval), and the result
+// scaled by 2^n with VSCALEFPS.
+#define EXP(x, t, n) \
+	VBROADCASTSS    expHi<>(SB), t; \
+	VMINPS          x, t, x; \
+	VBROADCASTSS    expLo<>(SB), t; \
+	VMAXPS          x, t, x; \
+	VMULPS.BCST     log2e<>(SB), x, n; \
+	VRNDSCALEPS     $0, n, n; \
+	VFNMADD231PS.BCST ln2hi<>(SB), n, x; \
+	VFNMADD231PS.BCST ln2lo<>(SB), n, x; \
+	VBROADCASTSS    expC6<>(SB), t; \
+	VFMADD213PS.BCST expC5<>(SB), x, t; \
+	VFMADD213PS.BCST expC4<>(SB), x, t; \
+	VFMADD213PS.BCST expC3<>(SB), x, t; \
+	VFMADD213PS.BCST expC2<>(SB), x, t; \
+	VFMADD213PS.BCST one32<>(SB), x, t; \
+	VFMADD213PS.BCST one32<>(SB), x, t; \
+	VSCALEFPS       n, t, x
+
+// func sigmoid32AVX512(dst, src []float32, n int)
+//
+// dst[i] = 1/(1 + e^−src[i]) for i < n, n a multiple of 16.
+TEXT ·sigmoid32AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	JEQ  sigdone
+	VBROADCASTSS one32<>(SB), Z31
+	VPXORD       Z30, Z30, Z30
+
+sigloop:
+	VMOVUPS (SI), Z0
+	VSUBPS  Z0, Z30, Z0        // −x
+	EXP(Z0, Z1, Z2)
+	VADDPS  Z31, Z0, Z0        // 1 + e^−x
+	VDIVPS  Z0, Z31, Z0        // 1 / (1 + e^−x)
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNE     sigloop
+
+sigdone:
+	VZEROUPPER
+	RET
+
+// Constants of the float32 error function.
+DATA absMask<>+0(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $4
+DATA signMask<>+0(SB)/4, $0x80000000
+GLOBL signMask<>(SB), RODATA|NOPTR, $4
+// |x| < 1: erf(x) = x·T(x²), T of degree 6 (Cephes erff, relative error ~1e-7).
+DATA erfT0<>+0(SB)/4, $7.853861353153693e-5
+GLOBL erfT0<>(SB), RODATA|NOPTR, $4
+DATA erfT1<>+0(SB)/4, $-8.010193625184903e-4
+GLOBL erfT1<>(SB), RODATA|NOPTR, $4
+DATA erfT2<>+0(SB)/4, $5.188327685732524e-3
+GLOBL erfT2<>(SB), RODATA|NOPTR, $4
+DATA erfT3<>+0(SB)/4, $-2.685381193529856e-2
+GLOBL erfT3<>(SB), RODATA|NOPTR, $4
+DATA erfT4<>+0(SB)/4, $1.128358514861418e-1
+GLOBL erfT4<>(SB), RODATA|NOPTR, $4
+DATA erfT5<>+0(SB)/4, $-3.761262582423300e-1
+GLOBL erfT5<>(SB), RODATA|NOPTR, $4
+DATA erfT6<>+0(SB)/4, $1.128379165726710
+GLOBL erfT6<>(SB), RODATA|NOPTR, $4
+// |x| ≥ 1: erf(x) = 1 − t·A(t)·e^{−x²}, t = 1/(1 + p·|x|) (Abramowitz and Stegun 7.1.26,
+// absolute error below 1.5e-7).
+DATA erfP<>+0(SB)/4, $0.3275911
+GLOBL erfP<>(SB), RODATA|NOPTR, $4
+DATA erfA1<>+0(SB)/4, $0.254829592
+GLOBL erfA1<>(SB), RODATA|NOPTR, $4
+DATA erfA2<>+0(SB)/4, $-0.284496736
+GLOBL erfA2<>(SB), RODATA|NOPTR, $4
+DATA erfA3<>+0(SB)/4, $1.421413741
+GLOBL erfA3<>(SB), RODATA|NOPTR, $4
+DATA erfA4<>+0(SB)/4, $-1.453152027
+GLOBL erfA4<>(SB), RODATA|NOPTR, $4
+DATA erfA5<>+0(SB)/4, $1.061405429
+GLOBL erfA5<>(SB), RODATA|NOPTR, $4
+
+// func erf32AVX512(dst, src []float32, n int)
+//
+// dst[i] = erf(src[i]) for i < n, n a multiple of 16. Both branches are computed for all lanes
+// and blended by |x| < 1; the sign is copied from x (erf is odd).
+TEXT ·erf32AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	JEQ  erfdone
+	VBROADCASTSS one32<>(SB), Z31
+	VPXORD       Z30, Z30, Z30
+
+erfloop:
+	VMOVUPS          (SI), Z0
+	VANDPS.BCST      absMask<>(SB), Z0, Z1   // a = |x|
+	VANDPS.BCST      signMask<>(SB), Z0, Z2  // the sign of x
+	VMULPS           Z1, Z1, Z3              // a²
+	VBROADCASTSS     erfT0<>(SB), Z4
+	VFMADD213PS.BCST erfT1<>(SB), Z3, Z4
+	VFMADD213PS.BCST erfT2<>(SB), Z3, Z4
+	VFMADD213PS.BCST erfT3<>(SB), Z3, Z4
+	VFMADD213PS.BCST erfT4<>(SB), Z3, Z4
+	VFMADD213PS.BCST erfT5<>(SB), Z3, Z4
+	VFMADD213PS.BCST erfT6<>(SB), Z3, Z4
+	VMULPS           Z1, Z4, Z4              // small |x|: a·T(a²)
+	VMOVAPS          Z31, Z5
+	VFMADD231PS.BCST erfP<>(SB), Z1, Z5      // 1 + p·a
+	VDIVPS           Z5, Z31, Z5             // t
+	VBROADCASTSS     erfA5<>(SB), Z6
+	VFMADD213PS.BCST erfA4<>(SB), Z5, Z6
+	VFMADD213PS.BCST erfA3<>(SB), Z5, Z6
+	VFMADD213PS.BCST erfA2<>(SB), Z5, Z6
+	VFMADD213PS.BCST erfA1<>(SB), Z5, Z6
+	VMULPS           Z5, Z6, Z6              // t·A(t)
+	VSUBPS           Z3, Z30, Z7             // −a²
+	EXP(Z7, Z8, Z9)
+	VMULPS           Z7, Z6, Z6
+	VSUBPS           Z6, Z31, Z6             // large |x|: 1 − t·A(t)·e^{−a²}
+	VCMPPS           $1, Z31, Z1, K1         // a < 1 (false for NaN)
+	VMOVAPS          Z4, K1, Z6
+	VORPS            Z2, Z6, Z6
+	VMOVUPS          Z6, (DI)
+	ADDQ             $64, SI
+	ADDQ             $64, DI
+	DECQ             CX
+	JNE              erfloop
+
+erfdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,103 @@
+package runtime
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// ulpDiff is the distance in float32 units in the last place between a and b (0 for equal
+// values, including two NaNs; huge for NaN against a number).
+func ulpDiff(a, b float32) float64 {
+	if a != a || b != b {
+		if a != a && b != b {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	ia, ib := int64(math.Float32bits(a)), int64(math.Float32bits(b))
+	if ia < 0x80000000 != (ib < 0x80000000) {
+		return math.Abs(float64(a)) + math.Abs(float64(b)) // signs differ: only ±0 is close
+	}
+	return math.Abs(float64(ia - ib))
+}
+
+// TestVectorSigmoidAccuracy compares the float32 sigmoid loop (the vector kernel where the CPU
+// has one) with the float64 function rounded once: within 4 ulp where the result is a normal
+// float32, within 1e-38 below that, exact at the ends, NaN for NaN.
+func TestVectorSigmoidAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 87, -87, 88.7, -88.7, 89, -89, 100, -100, 104, -104,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32}
+	x := make([]float32, 0, 4096+len(special))
+	x = append(x, special...)
+	for len(x) < cap(x) {
+		x = append(x, float32(rng.NormFloat64()*float64([]float32{0.5, 4, 30}[rng.IntN(3)])))
+	}
+	saved := sigmoid32Vec
+	defer func() { sigmoid32Vec = saved }()
+	for _, vec := range []func(dst, src []float32, n int){saved, nil} {
+		sigmoid32Vec = vec
+		checkSigmoid(t, x)
+	}
+}
+
+// checkSigmoid runs sigmoidLoop (with the kernel sigmoid32Vec holds) over x.
+func checkSigmoid(t *testing.T, x []float32) {
+	y := make([]float32, len(x))
+	sigmoidLoop(y, x)
+	worst := 0.0
+	for i, v := range x {
+		want := float32(sigmoid64(float64(v)))
+		d := ulpDiff(y[i], want)
+		if math.Abs(float64(want)) < 1.2e-38 && math.Abs(float64(y[i]-want)) <= 1e-38 {
+			continue
+		}
+		if d > 4 {
+			t.Fatalf("sigmoid(%v) = %v, want %v (%v ulp)", v, y[i], want, d)
+		}
+		worst = max(worst, d)
+	}
+	t.Logf("sigmoid: worst %v ulp over %d values (vector kernel: %v)", worst, len(x), sigmoid32Vec != nil)
+}
+
+// TestVectorErfAccuracy compares the float32 error function (the vector kernel where the CPU has
+// one, then the portable loop) with float64 math.Erf rounded once: within 4 ulp for |x| < 1,
+// within 4e-7 absolute above (the kernel's Abramowitz–Stegun branch, erf there being ≥ 0.84),
+// ±1 at ±Inf, NaN for NaN.
+func TestVectorErfAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e-5, 0.999999, 1, -1, 3.9, 4, 10, -10,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32}
+	x := append([]float32{}, special...)
+	for len(x) < 4096 {
+		x = append(x, float32(rng.NormFloat64()*float64([]float32{0.3, 1.5, 4}[rng.IntN(3)])))
+	}
+	saved := erf32Vec
+	defer func() { erf32Vec = saved }()
+	for _, vec := range []func(dst, src []float32, n int){saved, nil} {
+		erf32Vec = vec
+		y := make([]float32, len(x))
+		erfLoop(y, x)
+		worstULP, worstAbs := 0.0, 0.0
+		for i, v := range x {
+			want := float32(math.Erf(float64(v)))
+			if math.Abs(float64(v)) < 1 {
+				d := ulpDiff(y[i], want)
+				if d > 4 {
+					t.Fatalf("erf(%v) = %v, want %v (%v ulp)", v, y[i], want, d)
+				}
+				worstULP = max(worstULP, d)
+				continue
+			}
+			d := math.Abs(float64(y[i]) - float64(want))
+			if d > 4e-7 || (v != v) != (y[i] != y[i]) {
+				t.Fatalf("erf(%v) = %v, want %v (|diff| %.3g)", v, y[i], want, d)
+			}
+			if d == d {
+				worstAbs = max(worstAbs, d)
+			}
+		}
+		t.Logf("erf (vector kernel: %v): worst %v ulp below |x| = 1, %.2g absolute above", vec != nil, worstULP, worstAbs)
+	}
+}
