@@ -372,6 +372,35 @@ func copyRun(dst, src []float32) {
 	}
 }
 
+// copyShort is copy for the short runs of patch rows (a few dozen values), where the call into
+// memmove costs more than the move: 4-value moves, then value by value.
+func copyShort(dst, src []float32) {
+	n := len(dst)
+	if n > 64 {
+		copy(dst, src)
+		return
+	}
+	src = src[:n]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		copy4(dst[i:], src[i:])
+	}
+	for ; i < n; i++ {
+		dst[i] = src[i]
+	}
+}
+
+// zeroShort is clear for the few padding values at the ends of a patch row.
+func zeroShort(dst []float32) {
+	if len(dst) > 16 {
+		clear(dst)
+		return
+	}
+	for i := range dst {
+		dst[i] = 0
+	}
+}
+
 // copy4 copies 4 values.
 func copy4(dst, src []float32) { *(*[4]float32)(dst) = *(*[4]float32)(src) }
 
@@ -383,18 +412,18 @@ func gatherRow(dst, row []float32, iw0, stride int) {
 
 // gatherSpan is gatherRow given the span [lo, hi) = ValidSpan(len(dst), iw0, stride, len(row)).
 func gatherSpan(dst, row []float32, iw0, stride, lo, hi int) {
-	clear(dst[:lo])
+	zeroShort(dst[:lo])
 	switch {
 	case lo == hi:
 	case stride == 1:
-		copy(dst[lo:hi], row[iw0+lo:iw0+hi])
+		copyShort(dst[lo:hi], row[iw0+lo:iw0+hi])
 	default:
 		src := row[iw0+lo*stride:]
 		for t := range dst[lo:hi] {
 			dst[lo+t] = src[t*stride]
 		}
 	}
-	clear(dst[hi:])
+	zeroShort(dst[hi:])
 }
 
 // PackCost tells gemm that gathering patches costs several times a dense copy (measured: about
