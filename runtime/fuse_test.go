@@ -156,14 +156,7 @@ func TestConvFusionPatterns(t *testing.T) {
 // max|a − b| ≤ tol·max|b| on every output.
 func assertCloseOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor, tol float64) {
 	t.Helper()
-	ra, err := a.Run(context.Background(), feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := b.Run(context.Background(), feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ra, rb := runBoth(t, a, b, feeds)
 	for name, y := range rb {
 		var diff, scale float64
 		got := ra[name].Float32s()
@@ -177,18 +170,24 @@ func assertCloseOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor, t
 	}
 }
 
+// runBoth runs both sessions on feeds and returns their outputs.
+func runBoth(t *testing.T, a, b *Session, feeds map[string]*Tensor) (ra, rb map[string]*Tensor) {
+	t.Helper()
+	var err error
+	if ra, err = a.Run(context.Background(), feeds); err != nil {
+		t.Fatal(err)
+	}
+	if rb, err = b.Run(context.Background(), feeds); err != nil {
+		t.Fatal(err)
+	}
+	return ra, rb
+}
+
 // assertSameOutputs runs both sessions on feeds and requires every output
 // to agree bit for bit.
 func assertSameOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor) {
 	t.Helper()
-	ra, err := a.Run(context.Background(), feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := b.Run(context.Background(), feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ra, rb := runBoth(t, a, b, feeds)
 	for name, y := range rb {
 		got := ra[name].Float32s()
 		for i, v := range y.Float32s() {
