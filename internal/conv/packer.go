@@ -252,17 +252,7 @@ func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width
 		kh, kw := r/g.KW, r%g.KW
 		for si, s := range segs {
 			e := r*ns + si
-			ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
-			switch {
-			case ih < 0 || ih >= g.H:
-				kind[e] = tapZero
-			case g.SW == 1 && iw >= 0 && iw+s.n <= g.W:
-				kind[e], off[e] = tapCopy, ih*g.W+iw
-			case g.SW == 2 && iw >= 0 && iw+2*s.n-1 <= g.W:
-				kind[e], off[e] = tapStride2, ih*g.W+iw
-			default:
-				kind[e], off[e] = tapGather, ih*g.W
-			}
+			kind[e], off[e] = p.piece(s, kh, kw)
 		}
 	}
 	plane := g.H * g.W
@@ -298,6 +288,22 @@ func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width
 	}
 }
 
+// piece classifies what tap (kh, kw) reads for segment s: the kind of read and where in a
+// channel plane it starts (the input row's start for tapGather).
+func (p *PatchPacker) piece(s segment, kh, kw int) (kind uint8, off int) {
+	g := &p.g
+	ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
+	switch {
+	case ih < 0 || ih >= g.H:
+		return tapZero, 0
+	case g.SW == 1 && iw >= 0 && iw+s.n <= g.W:
+		return tapCopy, ih*g.W + iw
+	case g.SW == 2 && iw >= 0 && iw+2*s.n-1 <= g.W:
+		return tapStride2, ih*g.W + iw
+	}
+	return tapGather, ih * g.W
+}
+
 // packPanelRow16 is packPanel for the common case of a full 16-lane panel on one output row.
 // Which input row piece a patch row reads depends only on the tap (kh, kw), not on the channel,
 // so the pieces are worked out once per panel and then reused for every channel.
@@ -307,18 +313,7 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 	var kind [maxTapTable]uint8
 	var off [maxTapTable]int
 	for r := range khw {
-		kh, kw := r/g.KW, r%g.KW
-		ih, iw := s.oh*g.SH+kh*g.DH-g.PadTop, s.ow*g.SW+kw*g.DW-g.PadLeft
-		switch {
-		case ih < 0 || ih >= g.H:
-			kind[r] = tapZero
-		case g.SW == 1 && iw >= 0 && iw+16 <= g.W:
-			kind[r], off[r] = tapCopy, ih*g.W+iw
-		case g.SW == 2 && iw >= 0 && iw+31 <= g.W:
-			kind[r], off[r] = tapStride2, ih*g.W+iw
-		default:
-			kind[r], off[r] = tapGather, ih*g.W
-		}
+		kind[r], off[r] = p.piece(s, r/g.KW, r%g.KW)
 	}
 	plane := g.H * g.W
 	c, r := k0/khw, k0%khw
