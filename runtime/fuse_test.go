@@ -118,14 +118,7 @@ func TestConvFusionPatterns(t *testing.T) {
 	for _, fg := range cases {
 		t.Run(fg.name, func(t *testing.T) {
 			m, feeds := fg.model(t, rng)
-			fused, err := NewSessionFromModel(m, WithThreads(2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, err := NewSessionFromModel(m, WithThreads(2), WithoutFusion())
-			if err != nil {
-				t.Fatal(err)
-			}
+			fused, plain := fusedAndPlain(t, func(o ...Option) (*Session, error) { return NewSessionFromModel(m, o...) })
 			absorbed := 0
 			if fg.wantAdd {
 				absorbed++
@@ -170,6 +163,19 @@ func assertCloseOutputs(t *testing.T, a, b *Session, feeds map[string]*Tensor, t
 	}
 }
 
+// fusedAndPlain plans a model twice, 2 threads each: with fusion (the default) and without.
+func fusedAndPlain(t *testing.T, open func(...Option) (*Session, error)) (fused, plain *Session) {
+	t.Helper()
+	var err error
+	if fused, err = open(WithThreads(2)); err != nil {
+		t.Fatal(err)
+	}
+	if plain, err = open(WithThreads(2), WithoutFusion()); err != nil {
+		t.Fatal(err)
+	}
+	return fused, plain
+}
+
 // runBoth runs both sessions on feeds and returns their outputs.
 func runBoth(t *testing.T, a, b *Session, feeds map[string]*Tensor) (ra, rb map[string]*Tensor) {
 	t.Helper()
@@ -211,14 +217,7 @@ func TestConvFusionOnRealModels(t *testing.T) {
 			t.Skipf("%s: %v", path, err)
 		}
 		t.Run(name, func(t *testing.T) {
-			fused, err := NewSession(path, WithThreads(2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, err := NewSession(path, WithThreads(2), WithoutFusion())
-			if err != nil {
-				t.Fatal(err)
-			}
+			fused, plain := fusedAndPlain(t, func(o ...Option) (*Session, error) { return NewSession(path, o...) })
 			acts, adds := 0, 0
 			for _, s := range fused.plan.steps {
 				if ck, ok := s.kernel.(*convKernel); ok {
@@ -247,14 +246,7 @@ func TestConvFusionOnRealModels(t *testing.T) {
 // committed Fashion-MNIST CNN9 and compares with the unfolded plan.
 func TestBatchNormFoldingOnCNN9(t *testing.T) {
 	path := filepath.Join("..", "models", "fmnist", "zoo", "cnn9_go.onnx")
-	fused, err := NewSession(path, WithThreads(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := NewSession(path, WithThreads(2), WithoutFusion())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fused, plain := fusedAndPlain(t, func(o ...Option) (*Session, error) { return NewSession(path, o...) })
 	bns := 0
 	for _, s := range plain.plan.steps {
 		if s.node.OpType == "BatchNormalization" {
