@@ -7,7 +7,11 @@
 // operators at once), runs nodes whose inputs are constant, and marks the
 // subgraphs that depend only on input shapes (Shape → Gather → Concat →
 // Reshape chains) so that their results are computed once per input-shape
-// signature. Run then executes the remaining kernels in order, recycling the
+// signature. While planning, a Conv absorbs the nodes that alone read its
+// output: a Relu or Clip and a residual Add run in its epilogue, and an
+// inference BatchNormalization with constant parameters folds into its
+// filter and bias (fuse.go; WithoutFusion turns this off, training plans
+// never fuse). Run then executes the remaining kernels in order, recycling the
 // buffers of intermediates as soon as their last reader is done.
 //
 // Operators live one family per file (conv.go, pool.go, gemm.go,

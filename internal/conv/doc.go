@@ -35,14 +35,18 @@
 //
 // # Kernels and dispatch
 //
-// gemm brings its own micro-kernels. The direct algorithm's row kernel (taps.go) is chosen once
-// from a table that starts with the portable Go loop and is extended per architecture
-// (taps_amd64.s: AVX2+FMA). DCNET_CONV=generic in the environment, the purego build tag, or
-// UseRowKernel in tests select the portable one.
+// gemm brings its own micro-kernels. The row kernels (taps.go) are chosen once from a table that
+// starts with the portable Go loops and is extended per architecture (taps_amd64.s: AVX2+FMA and
+// AVX-512). They run the direct algorithm's taps, the elementwise maxima of max pooling, and, with
+// AVX-512, the packing of im2col panels that span several output rows: every (tap, row segment)
+// piece of such a panel becomes one masked vector load (a masked gather at stride 2), described
+// once per geometry by PanelTables and shared by the packers of all images of a batch.
+// DCNET_CONV=generic in the environment, the purego build tag, or UseRowKernel in tests select
+// the portable one.
 //
 // # Epilogues and patch norms
 //
-// Forward fuses a bias and an activation into storing the output, or hands each finished block
+// Forward fuses a bias, a residual (skip) tensor and an activation into storing the output, or hands each finished block
 // of raw sums to a caller's GroupEpilogue, which prepares per-(image, group) state once (for
 // DecoupledConv, the norms of every input patch) before the product starts. PatchSquares
 // computes those norms' squares from the same geometry in float64, separably (norms.go), with

@@ -26,13 +26,15 @@
 //
 // The micro-kernel is chosen once, at package initialisation, from a table that starts with the
 // portable Go kernel (gemm_generic.go) and is extended by the architecture files
-// (kernel_amd64.go: AVX2+FMA 6x16 in kernel_amd64.s). The environment variable DCNET_GEMM=generic
-// forces the portable kernel, the purego build tag leaves the assembly out altogether, and
-// UseKernel lets tests and benchmarks run on every kernel this machine supports.
+// (kernel_amd64.go: AVX2+FMA 6x16 in kernel_amd64.s, AVX-512 16x16 in kernel_avx512_amd64.s); the
+// fastest usable one wins. The environment variable DCNET_GEMM=generic forces the portable kernel
+// (DCNET_GEMM="avx2-fma 6x16" the AVX2 one), the purego build tag leaves the assembly out
+// altogether, and UseKernel lets tests and benchmarks run on every kernel this machine supports.
+// On AVX-512 machines full 16-row A panels are packed by a register transpose (pack_amd64.s).
 //
 // # Adding a kernel
 //
-// A new kernel (say AVX-512, 14x32 with 28 zmm accumulators) is one assembly function honouring
+// A new kernel (say a 14x32 tile with 28 zmm accumulators) is one assembly function honouring
 // the microArgs contract in kernel.go: compute p.tiles vertically adjacent full tiles over one B
 // panel, apply the flags in the order finishTile does, and store only p.lastRows rows of the last
 // tile. Its table entry in kernel_amd64.go gives mr, nr, cache blocks (kc x nr of B in half of
