@@ -30,9 +30,10 @@ import (
 // Softplus, erfc for Gelu, x·σ(2u) for Gelu's tanh form), and are defined at
 // ±Inf by their limits rather than by NaN-producing arithmetic (Inf·0,
 // Inf/Inf). NaN inputs give NaN outputs throughout. Exception: on CPUs with
-// AVX-512, float32 Sigmoid (and the Erf operator) run vector kernels in
-// float32 arithmetic, within 4 ulp (Erf: 4 ulp below |x| = 1, 4e-7 absolute
-// above), checked in vecmath_test.go; DCNET_VECMATH=generic turns them off.
+// AVX-512, float32 Sigmoid, HardSwish (and the Erf operator) run vector
+// kernels in float32 arithmetic, within 4 ulp (Erf: 4 ulp below |x| = 1,
+// 4e-7 absolute above), checked in vecmath_test.go; DCNET_VECMATH=generic
+// turns them off.
 
 // actKind names a pointwise activation function.
 type actKind uint8
@@ -201,8 +202,16 @@ func hardSwish64(x float64) float64 {
 	return x * v
 }
 
+// hardSwish32Vec, if set, computes float32 HardSwish 16 at a time (vecmath_amd64.go).
+var hardSwish32Vec func(dst, src []float32, n int)
+
 func hardSwishLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
+	if d32, ok := any(d).([]float32); ok && hardSwish32Vec != nil {
+		n := len(d32) &^ 15
+		hardSwish32Vec(d32, any(s).([]float32), n)
+		d, s = d[n:], s[n:]
+	}
 	for i, x := range s {
 		d[i] = T(hardSwish64(float64(x)))
 	}

@@ -22,9 +22,16 @@ func sigmoid32AVX512(dst, src []float32, n int)
 //go:noescape
 func erf32AVX512(dst, src []float32, n int)
 
+// hardSwish32AVX512 sets dst[i] = x·clamp((x+3)/6, 0, 1), x = src[i], for i < n (n a multiple
+// of 16) in float32 arithmetic (checked by TestVectorHardSwishAccuracy).
+//
+//go:noescape
+func hardSwish32AVX512(dst, src []float32, n int)
+
 func init() {
 	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512
+		hardSwish32Vec = hardSwish32AVX512
 	}
 }

@@ -163,3 +163,40 @@ erfloop:
 erfdone:
 	VZEROUPPER
 	RET
+
+DATA three32<>+0(SB)/4, $3.0
+GLOBL three32<>(SB), RODATA|NOPTR, $4
+DATA sixth32<>+0(SB)/4, $0.16666667
+GLOBL sixth32<>(SB), RODATA|NOPTR, $4
+
+// func hardSwish32AVX512(dst, src []float32, n int)
+//
+// dst[i] = x·clamp((x + 3)/6, 0, 1) for x = src[i], i < n (n a multiple of 16), and +0 wherever
+// the clamp gives 0 (so −Inf gives 0, not NaN). Forming x + 3 first (exact for x in [−6, −1.5])
+// keeps the relative error of the factor small where it nearly cancels.
+TEXT ·hardSwish32AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	JEQ  hsdone
+	VBROADCASTSS one32<>(SB), Z31
+	VPXORD       Z30, Z30, Z30
+
+hsloop:
+	VMOVUPS     (SI), Z0
+	VADDPS.BCST three32<>(SB), Z0, Z1
+	VMULPS.BCST sixth32<>(SB), Z1, Z1
+	VMAXPS      Z1, Z30, Z1          // max(0, t), NaN stays
+	VMINPS      Z1, Z31, Z1          // min(1, t), NaN stays
+	VCMPPS      $6, Z30, Z1, K1      // t > 0, or NaN
+	VMULPS.Z    Z1, Z0, K1, Z2
+	VMOVUPS     Z2, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        CX
+	JNE         hsloop
+
+hsdone:
+	VZEROUPPER
+	RET

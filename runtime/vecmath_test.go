@@ -101,3 +101,39 @@ func TestVectorErfAccuracy(t *testing.T) {
 		t.Logf("erf (vector kernel: %v): worst %v ulp below |x| = 1, %.2g absolute above", vec != nil, worstULP, worstAbs)
 	}
 }
+
+// TestVectorHardSwishAccuracy compares the float32 HardSwish loop (the vector kernel where the CPU
+// has one, then the portable loop) with the float64 function rounded once: within 4 ulp, zeros
+// with the same sign (+0 where the factor clamps to 0, −Inf included), NaN for NaN.
+func TestVectorHardSwishAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	special := []float32{0, float32(math.Copysign(0, -1)), -3, 3, -2.9999998, -3.0000002, 2.9999998, 1e-30, -1e-30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32}
+	x := append([]float32{}, special...)
+	for len(x) < 4096 {
+		x = append(x, float32(rng.NormFloat64()*float64([]float32{0.5, 3, 20}[rng.IntN(3)])))
+	}
+	saved := hardSwish32Vec
+	defer func() { hardSwish32Vec = saved }()
+	for _, vec := range []func(dst, src []float32, n int){saved, nil} {
+		hardSwish32Vec = vec
+		y := make([]float32, len(x))
+		hardSwishLoop(y, x)
+		worst := 0.0
+		for i, v := range x {
+			want := float32(hardSwish64(float64(v)))
+			d := ulpDiff(y[i], want)
+			if want == 0 {
+				if math.Float32bits(y[i]) != math.Float32bits(want) {
+					t.Fatalf("hardswish(%v) = %v, want %v (sign of zero included)", v, y[i], want)
+				}
+				continue
+			}
+			if d > 4 {
+				t.Fatalf("hardswish(%v) = %v, want %v (%v ulp)", v, y[i], want, d)
+			}
+			worst = max(worst, d)
+		}
+		t.Logf("hardswish (vector kernel: %v): worst %v ulp", vec != nil, worst)
+	}
+}
