@@ -43,6 +43,10 @@ func (g Geometry) gatherTap(dst, img []float32, kh, kw int) {
 	oh, ow := g.OutH(), g.OutW()
 	iw0 := kw*g.DW - g.PadLeft
 	lo, hi := ValidSpan(ow, iw0, g.SW, g.W)
+	if g.SW == 1 && g.SH == 1 && ow == g.W && lo < hi {
+		g.gatherTapBlock(dst, img, kh, iw0, lo, hi)
+		return
+	}
 	for y := range oh {
 		out := dst[y*ow : (y+1)*ow]
 		ih := y*g.SH + kh*g.DH - g.PadTop
@@ -51,6 +55,28 @@ func (g Geometry) gatherTap(dst, img []float32, kh, kw int) {
 			continue
 		}
 		gatherSpan(out, img[ih*g.W:(ih+1)*g.W], iw0, g.SW, lo, hi)
+	}
+}
+
+// gatherTapBlock is gatherTap for unit strides with output rows as wide as the input's ("same"
+// padding): the tap's valid values are then one contiguous run of the input, shifted by a
+// constant, so they move in one copy; the columns that came from neighbouring rows and the rows
+// that fall into the padding are zeroed afterwards.
+func (g Geometry) gatherTapBlock(dst, img []float32, kh, iw0, lo, hi int) {
+	oh, ow := g.OutH(), g.OutW()
+	ih0 := kh*g.DH - g.PadTop
+	y0, y1 := ValidSpan(oh, ih0, 1, g.H)
+	clear(dst[:y0*ow])
+	clear(dst[y1*ow : oh*ow])
+	if y0 >= y1 {
+		return
+	}
+	start, end := y0*ow+lo, (y1-1)*ow+hi
+	src := (ih0+y0)*g.W + iw0 + lo
+	copy(dst[start:end], img[src:src+end-start])
+	for y := y0; y < y1; y++ {
+		zeroShort(dst[y*ow : y*ow+lo])
+		zeroShort(dst[y*ow+hi : (y+1)*ow])
 	}
 }
 

@@ -10,8 +10,11 @@ import (
 // explicitPatches, and that the gaps between rows and the other channels' rows stay untouched.
 func TestIm2colRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	for range 300 {
+	for i := range 400 {
 		g := randomGeometry(rng)
+		if i%4 == 0 {
+			g = sameGeometry(rng) // the contiguous-block path
+		}
 		x := randFloats(rng, g.CG()*g.H*g.W)
 		want := explicitPatches(g, x)
 		ohw, khw := g.OutHW(), g.KH*g.KW
@@ -36,6 +39,15 @@ func TestIm2colRows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sameGeometry draws a unit-stride convolution whose output is as wide as its input ("same"
+// padding, possibly dilated and asymmetric in height).
+func sameGeometry(rng *rand.Rand) Geometry {
+	k, d := 1+2*rng.IntN(3), 1+rng.IntN(2)
+	pad := (k - 1) * d / 2
+	return Geometry{C: 1 + rng.IntN(4), H: 1 + rng.IntN(9), W: 1 + rng.IntN(9), M: 1, KH: k, KW: k, SH: 1, SW: 1,
+		DH: d, DW: d, PadTop: rng.IntN(pad + 1), PadLeft: pad, PadBottom: rng.IntN(pad + 1), PadRight: pad, Group: 1}
 }
 
 // TestCol2imRows checks the adjoint against the definition: every entry of dP added to the
