@@ -7,10 +7,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	goruntime "runtime"
 	"runtime/metrics"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/dcnet-go/dcnet/internal/cliutil"
 	"github.com/dcnet-go/dcnet/internal/npy"
 	"github.com/dcnet-go/dcnet/runtime"
 )
@@ -101,7 +100,7 @@ func runBench(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	res := benchResult{Model: path, Threads: sess.Threads(), Batch: batch, Warmup: warmup, Runs: runs, Inputs: descs, GoMaxProcs: goruntime.GOMAXPROCS(0)}
-	stop, err := startCPUProfile(cmd.String("cpuprofile"))
+	stop, err := cliutil.StartCPUProfile(cmd.String("cpuprofile"))
 	if err != nil {
 		return err
 	}
@@ -392,24 +391,4 @@ func printBench(w io.Writer, r benchResult) {
 	fmt.Fprintf(w, "latency:     median %.3f ms, p90 %.3f ms, min %.3f ms, mean %.3f ms\n", r.MedianMs, r.P90Ms, r.MinMs, r.MeanMs)
 	fmt.Fprintf(w, "throughput:  %.2f images/s (batch / median)\n", r.Throughput)
 	fmt.Fprintf(w, "memory:      peak Go heap %.1f MB, %.1f MB allocated per run\n", r.PeakHeapMB, r.AllocPerRunMB)
-}
-
-// startCPUProfile starts a CPU profile written to path ("" for none) and
-// returns the function that stops it and closes the file.
-func startCPUProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
 }

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/dcnet-go/dcnet/convert"
+	"github.com/dcnet-go/dcnet/internal/cliutil"
 	"github.com/dcnet-go/dcnet/onnx"
 	"github.com/dcnet-go/dcnet/runtime"
 	"github.com/dcnet-go/dcnet/runtime/train"
@@ -78,7 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	stop, err := startCPUProfile(*profile)
+	stop, err := cliutil.StartCPUProfile(*profile)
 	if err != nil {
 		return err
 	}
@@ -149,21 +148,4 @@ func inferStep(ctx context.Context, m *onnx.ModelProto, x *runtime.Tensor, threa
 		_, err := s.Run(ctx, in)
 		return err
 	}, nil
-}
-
-// startCPUProfile starts a CPU profile written to path ("" for none) and
-// returns the function that stops it.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
