@@ -202,16 +202,25 @@ func hardSwish64(x float64) float64 {
 	return x * v
 }
 
+// vectorPrefix runs the float32 vector kernel vec (nil: none) over the
+// longest prefix of whole 16-value blocks of d and s, and returns the rest
+// for the caller's scalar loop.
+func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([]T, []T) {
+	d32, ok := any(d).([]float32)
+	if !ok || vec == nil {
+		return d, s
+	}
+	n := len(d32) &^ 15
+	vec(d32, any(s).([]float32), n)
+	return d[n:], s[n:]
+}
+
 // hardSwish32Vec, if set, computes float32 HardSwish 16 at a time (vecmath_amd64.go).
 var hardSwish32Vec func(dst, src []float32, n int)
 
 func hardSwishLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
-	if d32, ok := any(d).([]float32); ok && hardSwish32Vec != nil {
-		n := len(d32) &^ 15
-		hardSwish32Vec(d32, any(s).([]float32), n)
-		d, s = d[n:], s[n:]
-	}
+	d, s = vectorPrefix(hardSwish32Vec, d, s)
 	for i, x := range s {
 		d[i] = T(hardSwish64(float64(x)))
 	}
@@ -252,11 +261,7 @@ var sigmoid32Vec func(dst, src []float32, n int)
 
 func sigmoidLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
-	if d32, ok := any(d).([]float32); ok && sigmoid32Vec != nil {
-		n := len(d32) &^ 15
-		sigmoid32Vec(d32, any(s).([]float32), n)
-		d, s = d[n:], s[n:]
-	}
+	d, s = vectorPrefix(sigmoid32Vec, d, s)
 	for i, x := range s {
 		d[i] = T(sigmoid64(float64(x)))
 	}

@@ -983,11 +983,7 @@ var erf32Vec func(dst, src []float32, n int)
 
 func erfLoop[T floatElem](d, s []T) {
 	s = s[:len(d)]
-	if d32, ok := any(d).([]float32); ok && erf32Vec != nil {
-		n := len(d32) &^ 15
-		erf32Vec(d32, any(s).([]float32), n)
-		d, s = d[n:], s[n:]
-	}
+	d, s = vectorPrefix(erf32Vec, d, s)
 	for i := range d {
 		d[i] = T(math.Erf(float64(s[i])))
 	}

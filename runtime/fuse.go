@@ -182,13 +182,9 @@ func (k *convKernel) runResidualFallback(rc *RunContext, y, skip *Tensor) (*Tens
 	v := out[0].Float32s()
 	switch k.fuse.act {
 	case gemm.ActRelu:
-		for i := range v {
-			v[i] = max(v[i], 0)
-		}
+		reluLoop(v, v)
 	case gemm.ActClip:
-		for i := range v {
-			v[i] = min(max(v[i], k.fuse.min), k.fuse.max)
-		}
+		clipLoop(v, v, k.fuse.min, k.fuse.max)
 	}
 	return out[0], nil
 }

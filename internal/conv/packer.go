@@ -32,9 +32,8 @@ type PanelTables struct {
 // NewPanelTables returns the tables for g, or nil where the active row kernel has no masked
 // packing or g is outside its scope (horizontal stride > 1, large windows, huge channels).
 func NewPanelTables(g Geometry) *PanelTables {
-	k := activeRow.Load()
 	khw := g.KH * g.KW
-	if k.packMasked == nil || g.SW > 2 || khw > maxTapTable || int64(g.CG())*int64(g.H*g.W) >= 1<<31 || g.Validate() != nil {
+	if !maskedPackable(activeRow.Load(), g) || khw > maxTapTable || g.Validate() != nil {
 		return nil
 	}
 	p := &PatchPacker{g: g, ow: g.OutW()}
@@ -182,6 +181,12 @@ type maskedPackArgs struct {
 	stride                  int // 1: lanes read consecutive values; 2: every other one
 }
 
+// maskedPackable reports whether row kernel k can pack g's panels with masked loads: it has
+// the instructions, the horizontal stride is 1 or 2, and a group's input offsets fit int32.
+func maskedPackable(k *rowKernel, g Geometry) bool {
+	return k.packMasked != nil && g.SW <= 2 && int64(g.CG())*int64(g.H*g.W) < 1<<31
+}
+
 // packPanel16Masked is packPanel16 for horizontal strides 1 and 2 with a row kernel that packs
 // with masked loads (stride 2: masked gathers): it describes every (tap, segment) piece by an
 // offset and a lane mask.
@@ -241,7 +246,7 @@ func (p *PatchPacker) packMasked(k *rowKernel, panel []float32, offs []int32, ma
 // the pieces are worked out once per panel and then reused for every channel.
 func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width int) {
 	g := &p.g
-	if k := activeRow.Load(); k.packMasked != nil && g.SW <= 2 && int64(g.CG())*int64(g.H*g.W) < 1<<31 {
+	if k := activeRow.Load(); maskedPackable(k, *g) {
 		p.packPanel16Masked(k, panel, segs, k0, kc)
 		return
 	}
@@ -265,7 +270,7 @@ func (p *PatchPacker) packPanel16(panel []float32, segs []segment, k0, kc, width
 			seg := out[s.lane : s.lane+s.n]
 			switch kind[e] {
 			case tapCopy:
-				copyRun(seg, p.x[base+off[e]:])
+				copyShort(seg, p.x[base+off[e]:])
 			case tapZero:
 				clear(seg)
 			case tapStride2:
@@ -321,7 +326,7 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 		out := (*[16]float32)(panel[kk*16 : kk*16+16])
 		switch kind[r] {
 		case tapCopy:
-			copyRun(out[:], p.x[c*plane+off[r]:][:16])
+			copyShort(out[:], p.x[c*plane+off[r]:][:16])
 		case tapZero:
 			*out = [16]float32{}
 		case tapStride2:
@@ -341,47 +346,31 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 	}
 }
 
-// copyRun copies len(dst) ≤ 16 values from src with 4-value moves (overlapping when the length
-// is not a multiple of 4), which compile to single 16-byte instructions; a larger fixed-size
-// array copy would call memmove, which costs more than such a short copy.
-func copyRun(dst, src []float32) {
+// copyShort is copy for the short runs of patch rows (up to a few dozen values), where the call
+// into memmove costs more than the move: 4-value moves, which compile to single 16-byte
+// instructions, the last one overlapping the one before when the length is not a multiple of 4.
+func copyShort(dst, src []float32) {
 	n := len(dst)
 	switch {
-	case n == 16:
+	case n > 64:
+		copy(dst, src)
+	case n == 16: // a whole panel row, the common case: unrolled
 		copy4(dst[0:], src[0:])
 		copy4(dst[4:], src[4:])
 		copy4(dst[8:], src[8:])
 		copy4(dst[12:], src[12:])
-	case n >= 8:
-		copy4(dst[0:], src[0:])
-		copy4(dst[4:], src[4:])
-		copy4(dst[n-8:], src[n-8:])
-		copy4(dst[n-4:], src[n-4:])
 	case n >= 4:
-		copy4(dst[0:], src[0:])
-		copy4(dst[n-4:], src[n-4:])
+		src = src[:n]
+		for i := 0; i+4 <= n; i += 4 {
+			copy4(dst[i:], src[i:])
+		}
+		if n%4 != 0 {
+			copy4(dst[n-4:], src[n-4:])
+		}
 	default:
 		for i := range dst {
 			dst[i] = src[i]
 		}
-	}
-}
-
-// copyShort is copy for the short runs of patch rows (a few dozen values), where the call into
-// memmove costs more than the move: 4-value moves, then value by value.
-func copyShort(dst, src []float32) {
-	n := len(dst)
-	if n > 64 {
-		copy(dst, src)
-		return
-	}
-	src = src[:n]
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		copy4(dst[i:], src[i:])
-	}
-	for ; i < n; i++ {
-		dst[i] = src[i]
 	}
 }
 

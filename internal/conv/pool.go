@@ -139,6 +139,12 @@ func maxRow[T Poolable](yrow, xrow []T, pw *poolWalk) {
 			yrow[ow] = max(yrow[ow], xrow[ow*pw.axes[2].Stride+off])
 		}
 	}
+	maxBorder(yrow, xrow, pw)
+}
+
+// maxBorder folds xrow into the outputs of yrow whose windows reach past the row's ends (the
+// taps inside the row only).
+func maxBorder[T Poolable](yrow, xrow []T, pw *poolWalk) {
 	for _, ow := range pw.border {
 		c := pw.sw[ow]
 		m := yrow[ow]
@@ -196,14 +202,7 @@ func maxAcross32(yrow, cm, pairs []float32, pw *poolWalk) {
 		i := 2*ow + off
 		yrow[ow] = max(yrow[ow], p[i], cm[i+2])
 	}
-	for _, ow := range pw.border {
-		c := pw.sw[ow]
-		m := yrow[ow]
-		for k := c.lo; k < c.hi; k++ {
-			m = max(m, cm[c.start+k])
-		}
-		yrow[ow] = m
-	}
+	maxBorder(yrow, cm, pw)
 }
 
 // maxRows32 sets dst[i] = max(dst[i], src[i]) with the active row kernel, NaN propagating.
