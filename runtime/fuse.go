@@ -21,12 +21,12 @@ import (
 // The fused step keeps the Conv's node (errors name it) and takes over the
 // absorbed node's output value. The arithmetic is unchanged: the epilogue
 // adds bias, then the skip tensor, then clamps, exactly as the separate
-// kernels would, so fused and unfused plans agree bit for bit (BatchNormalization
-// folding excepted: it rounds the scaled filter once, as ONNX Runtime's
-// Conv+BN fusion does). An Add whose
-// other input turns out to need broadcasting runs the ordinary Add kernel
-// after the convolution instead. Sessions fuse; training plans do not
-// (gradients need the intermediate values).
+// kernels would, so fused and unfused plans agree bit for bit
+// (BatchNormalization folding excepted: it rounds the scaled filter once, as
+// ONNX Runtime's Conv+BN fusion does). An Add whose other input turns out to
+// need broadcasting runs the ordinary Add kernel after the convolution
+// instead. Sessions fuse; training plans do not (gradients need the
+// intermediate values).
 
 // fusionReaders counts, per value name, the nodes reading it and the graph
 // outputs naming it: a Conv output with more than one reader cannot be
