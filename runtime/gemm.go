@@ -363,7 +363,39 @@ func (w *gemmWeights) mul(rc *RunContext, m int, a []float32, lda int, transA bo
 			return
 		}
 	}
+	if m <= gemmVectorRows {
+		w.mulVectors(rc, m, a, lda, transA, y, bias)
+		return
+	}
 	gemm.MulUnpacked(m, w.n, w.k, a, lda, transA, w.panels, y, w.n, bias.epilogue(rc, d), rc.Threads())
+}
+
+// gemmVectorRows is the number of rows up to which a product with packed
+// weights runs as matrix-vector products straight on the panels, one per
+// row (each reads all the weights once; the tiled product would copy them
+// into its packing buffer and fill mr-row tiles with padding).
+const gemmVectorRows = 2
+
+// mulVectors computes Y row by row with gemm.MulVecPanels, then adds the
+// bias.
+func (w *gemmWeights) mulVectors(rc *RunContext, m int, a []float32, lda int, transA bool, y []float32, bias gemmBias) {
+	x := rc.Float32Scratch(w.k)
+	for i := range m {
+		row := a[i*lda:]
+		if transA {
+			for kk := range x {
+				x[kk] = a[kk*lda+i]
+			}
+			row = x
+		}
+		out := y[i*w.n : (i+1)*w.n]
+		gemm.MulVecPanels(out, row, w.panels.data, w.k, w.n, w.panels.nr, rc.Threads())
+		if bias.data != nil {
+			for j := range out {
+				out[j] += bias.data[i*bias.rs+j*bias.cs]
+			}
+		}
+	}
 }
 
 // mulTransposed computes Yᵀ = Bᵀ·op(A)ᵀ into scratch and transposes each

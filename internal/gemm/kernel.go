@@ -20,6 +20,9 @@ type kernel struct {
 	// half, if not nil, computes mr x nr/2 tiles from the left half of the same B panels, for
 	// the last panel of a C whose width leaves at most nr/2 columns there (n = 49 = 3*16 + 1).
 	half func(p *microArgs)
+	// gemv, if not nil, is the kernel's matrix-vector product on 16-wide column panels (see
+	// gemvArgs); MulVecPanels uses the portable loop otherwise.
+	gemv func(a *gemvArgs)
 	// usable reports whether this CPU can run the kernel.
 	usable func() bool
 }

@@ -14,6 +14,7 @@ var archKernels = []*kernel{
 		mc: 144, kc: 256, nc: 2048,
 		micro:  kern6x16,
 		half:   kern6x8,
+		gemv:   gemvAVX2,
 		usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
 	},
 	{
@@ -24,6 +25,7 @@ var archKernels = []*kernel{
 		// nc: the 256 x 2048 B block is 2 MiB of L3.
 		mc: 192, kc: 256, nc: 2048,
 		micro:  kern16x16z,
+		gemv:   gemvAVX512,
 		usable: func() bool { return cpu.X86.HasAVX512F },
 	},
 }
@@ -97,3 +99,15 @@ func init() {
 		transpose16 = transpose16AVX512
 	}
 }
+
+// gemvAVX2 is the panel matrix-vector kernel of gemvArgs with AVX2 and FMA: four panels at a
+// time, two ymm accumulators each, one broadcast of x per step.
+//
+//go:noescape
+func gemvAVX2(a *gemvArgs)
+
+// gemvAVX512 is the panel matrix-vector kernel of gemvArgs with AVX-512F: four panels at a
+// time, one zmm accumulator each, x broadcast from memory by the multiply-adds.
+//
+//go:noescape
+func gemvAVX512(a *gemvArgs)
