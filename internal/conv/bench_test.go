@@ -51,13 +51,31 @@ var mobilenetV2Depthwise = []layer{
 	{"pw_24to144_56", square(24, 56, 144, 1, 1, 0, 1)},
 }
 
-func benchLayers(b *testing.B, layers []layer) {
+// stemLayers are the first convolutions of torchvision's CNNs: few input channels, stride 2.
+var stemLayers = []layer{
+	{"resnet_7x7s2_3to64_224", square(3, 224, 64, 7, 2, 3, 1)},
+	{"mobilenet_v3_3x3s2_3to16_224", square(3, 224, 16, 3, 2, 1, 1)},
+	{"mobilenet_v2_3x3s2_3to32_224", square(3, 224, 32, 3, 2, 1, 1)},
+	{"shufflenet_3x3s2_3to24_224", square(3, 224, 24, 3, 2, 1, 1)},
+	{"alexnet_11x11s4_3to64_224", square(3, 224, 64, 11, 4, 2, 1)},
+}
+
+func benchLayers(b *testing.B, layers []layer) { benchLayersWith(b, layers, Auto) }
+
+// BenchmarkStems compares the algorithms on the stems.
+func BenchmarkStems(b *testing.B) {
+	for _, algo := range []Algorithm{Im2col, Direct} {
+		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, stemLayers, algo) })
+	}
+}
+
+func benchLayersWith(b *testing.B, layers []layer, algo Algorithm) {
 	for _, l := range layers {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", l.name, threads), func(b *testing.B) {
 				rng := rand.New(rand.NewPCG(1, 1))
 				p := newConvProblem(rng, l.g, 1, true, gemm.ActRelu)
-				f := NewFilter(l.g, p.w, Auto, true)
+				f := NewFilter(l.g, p.w, algo, true)
 				y := make([]float32, l.g.OutputLen())
 				b.ResetTimer()
 				cpu0 := cpuSeconds()

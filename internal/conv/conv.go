@@ -2,6 +2,7 @@ package conv
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/dcnet-go/dcnet/internal/gemm"
 	"github.com/dcnet-go/dcnet/internal/parallel"
@@ -106,6 +107,28 @@ type Filter struct {
 	shape  filterShape
 	w      []float32
 	packed []*gemm.PackedA // per group, or nil (gemm packs w block by block on each call)
+	// tables caches the panel tables of the last geometry the filter ran on (a session runs
+	// one input size over and over; building the tables costs as much as a small layer).
+	tables atomic.Pointer[cachedTables]
+}
+
+// cachedTables are the panel tables of one geometry, built under one row kernel.
+type cachedTables struct {
+	g      Geometry
+	row    *rowKernel
+	tables *PanelTables
+}
+
+// panelTables returns NewPanelTables(g), from the filter's cache when it was built for g
+// under the active row kernel.
+func (f *Filter) panelTables(g Geometry) *PanelTables {
+	row := activeRow.Load()
+	if c := f.tables.Load(); c != nil && c.g == g && c.row == row {
+		return c.tables
+	}
+	t := NewPanelTables(g)
+	f.tables.Store(&cachedTables{g: g, row: row, tables: t})
+	return t
 }
 
 // filterShape is what a filter depends on; strides, dilations, pads and the input size do not
@@ -211,7 +234,7 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 	cgLen, mg, k, ohw := g.CG()*g.H*g.W, g.MG(), g.K(), g.OutHW()
 	var tables *PanelTables
 	if f.algo != Pointwise {
-		tables = NewPanelTables(g)
+		tables = f.panelTables(g)
 	}
 	parallel.ForEach(outer, items, func(_, it int) {
 		n, gi := it/g.Group, it%g.Group

@@ -362,3 +362,23 @@ func TestDirectHugePadding(t *testing.T) {
 	p := newConvProblem(rand.New(rand.NewPCG(15, 16)), g, 2, true, gemm.ActNone)
 	p.check(t, p.runForward(t, Direct, false, 2), "direct with huge pads")
 }
+
+// TestFilterAcrossInputSizes runs one filter on inputs of alternating sizes (its panel tables
+// are cached per geometry) and checks every result against a fresh filter's, bit for bit.
+func TestFilterAcrossInputSizes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	small, large := square(5, 9, 7, 3, 1, 1, 1), square(5, 23, 7, 3, 1, 1, 1)
+	w := randFloats(rng, small.FilterLen())
+	shared := NewFilter(small, w, Im2col, true)
+	for i, g := range []Geometry{small, large, large, small, large} {
+		x := randFloats(rng, g.InputLen())
+		got, want := make([]float32, g.OutputLen()), make([]float32, g.OutputLen())
+		shared.Forward(g, x, got, 1, nil, 1)
+		NewFilter(g, w, Im2col, true).Forward(g, x, want, 1, nil, 1)
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("call %d (%dx%d input): y[%d] = %v, a fresh filter gives %v", i, g.H, g.W, j, got[j], want[j])
+			}
+		}
+	}
+}

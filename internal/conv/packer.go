@@ -322,6 +322,10 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 	}
 	plane := g.H * g.W
 	c, r := k0/khw, k0%khw
+	if activeRow.Load().evens16 && g.SW == 2 && kc <= maxEvensRows {
+		p.packRow16Evens(panel, s, kind[:khw], off[:khw], c, r, kc)
+		return
+	}
 	for kk := range kc {
 		out := (*[16]float32)(panel[kk*16 : kk*16+16])
 		switch kind[r] {
@@ -342,6 +346,71 @@ func (p *PatchPacker) packPanelRow16(panel []float32, s segment, k0, kc int) {
 		if r++; r == khw {
 			r = 0
 			c++
+		}
+	}
+}
+
+// maxEvensRows bounds the rows of one evens16 call (the gemm kernels' kc is 256).
+const maxEvensRows = 512
+
+// packRow16Evens is packPanelRow16 for stride 2 with the row kernel's evens16: the patch rows
+// that read 16 values two apart, or only padding, go to the kernel in one call; the rest (a
+// window reaching past the row's ends) are gathered here first.
+func (p *PatchPacker) packRow16Evens(panel []float32, s segment, kind []uint8, off []int, c, r, kc int) {
+	g := &p.g
+	plane := g.H * g.W
+	var offs [maxEvensRows]int
+	for kk := range kc {
+		switch kind[r] {
+		case tapStride2:
+			offs[kk] = c*plane + off[r]
+		case tapZero:
+			offs[kk] = evensZero
+		default:
+			offs[kk] = evensSkip
+			row := p.x[c*plane+off[r] : c*plane+off[r]+g.W]
+			gatherRow(panel[kk*16:kk*16+16], row, s.ow*g.SW+(r%g.KW)*g.DW-g.PadLeft, g.SW)
+		}
+		if r++; r == len(kind) {
+			r = 0
+			c++
+		}
+	}
+	for _, o := range offs[:kc] {
+		if o >= 0 && o+31 > len(p.x) {
+			panic(fmt.Sprintf("conv: stride-2 patch row at %d reads past the image (%d values)", o, len(p.x)))
+		}
+	}
+	evens16Asm(&evensArgs{dst: panel[:kc*16], x: p.x, offs: offs[:kc]})
+}
+
+// evensArgs is the contract of the row kernels' evens16: for i < len(offs),
+//
+//	dst[i·16 + t] = x[offs[i] + 2t] for t < 16   if offs[i] ≥ 0 (reading x[offs[i] : offs[i]+31])
+//	dst[i·16 : i·16+16] = 0                       if offs[i] == evensZero
+//	unchanged                                     if offs[i] == evensSkip
+type evensArgs struct {
+	dst, x []float32
+	offs   []int
+}
+
+const (
+	evensZero = -1
+	evensSkip = -2
+)
+
+// evensGeneric is the portable evens16; see evensArgs.
+func evensGeneric(a *evensArgs) {
+	for i, o := range a.offs {
+		out := (*[16]float32)(a.dst[i*16 : i*16+16])
+		switch {
+		case o >= 0:
+			src := (*[31]float32)(a.x[o:])
+			for t := range out {
+				out[t] = src[2*t]
+			}
+		case o == evensZero:
+			*out = [16]float32{}
 		}
 	}
 }

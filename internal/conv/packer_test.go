@@ -111,3 +111,33 @@ func TestPatchPackerWideImages(t *testing.T) {
 		}
 	}
 }
+
+// TestEvens16 runs every row kernel's evens16 against the portable one: rows read at offsets
+// up to the last 31 values of x, zero rows and skipped rows (left as they were).
+func TestEvens16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	x := randFloats(rng, 200)
+	offs := []int{0, 169, evensZero, 1, evensSkip, 100, 168, evensZero, 37}
+	want := randFloats(rng, 16*len(offs))
+	evensGeneric(&evensArgs{dst: want, x: x, offs: offs})
+	for _, name := range RowKernels() {
+		restore, _ := UseRowKernel(name)
+		asm := activeRow.Load().evens16
+		restore()
+		if !asm {
+			continue
+		}
+		got := append([]float32(nil), want...)
+		for i, o := range offs { // fresh garbage where the kernel must write
+			if o != evensSkip {
+				copy(got[i*16:i*16+16], randFloats(rng, 16))
+			}
+		}
+		evens16Asm(&evensArgs{dst: got, x: x[:200], offs: offs})
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: dst[%d] (row %d, offset %d) = %v, want %v", name, i, i/16, offs[i/16], got[i], want[i])
+			}
+		}
+	}
+}

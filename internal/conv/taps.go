@@ -76,7 +76,11 @@ type rowKernel struct {
 	// packMasked, if not nil, packs unit-stride patch panels with masked vector loads
 	// (packer.go).
 	packMasked func(p *maskedPackArgs)
-	usable     func() bool
+	// evens16 says whether evens16Asm packs stride-2 patch rows of 16 lanes (see evensArgs,
+	// packer.go); a flag rather than a function value, so that the arguments, passed by
+	// pointer to a direct call, stay on the stack.
+	evens16 bool
+	usable  func() bool
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,

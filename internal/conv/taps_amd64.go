@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, evens16: true, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
@@ -51,3 +51,9 @@ func packMaskedAVX512(p *maskedPackArgs)
 //
 //go:noescape
 func split2AVX2(p *splitArgs)
+
+// evens16Asm is evens16 (see evensArgs) with AVX-512: per row, one load of 16 values and a
+// masked load of the next 15, and one two-table permute that picks the even lanes.
+//
+//go:noescape
+func evens16Asm(a *evensArgs)

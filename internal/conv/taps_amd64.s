@@ -603,3 +603,59 @@ pmnext:
 pmdone:
 	VZEROUPPER
 	RET
+
+// evensIdx holds the lane numbers 0, 2, ..., 30: the even lanes of two zmm tables.
+DATA evensIdx<>+0(SB)/4, $0
+DATA evensIdx<>+4(SB)/4, $2
+DATA evensIdx<>+8(SB)/4, $4
+DATA evensIdx<>+12(SB)/4, $6
+DATA evensIdx<>+16(SB)/4, $8
+DATA evensIdx<>+20(SB)/4, $10
+DATA evensIdx<>+24(SB)/4, $12
+DATA evensIdx<>+28(SB)/4, $14
+DATA evensIdx<>+32(SB)/4, $16
+DATA evensIdx<>+36(SB)/4, $18
+DATA evensIdx<>+40(SB)/4, $20
+DATA evensIdx<>+44(SB)/4, $22
+DATA evensIdx<>+48(SB)/4, $24
+DATA evensIdx<>+52(SB)/4, $26
+DATA evensIdx<>+56(SB)/4, $28
+DATA evensIdx<>+60(SB)/4, $30
+GLOBL evensIdx<>(SB), RODATA|NOPTR, $64
+
+// func evens16Asm(a *evensArgs)
+//
+// Registers: DI dst (advancing 64 bytes per row), SI x, BX offs, CX rows left, AX the row's
+// offset; Z2 the permute indices, Z3 zero, K1 the low 15 lanes.
+TEXT ·evens16Asm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ evensArgs_dst(DX), DI
+	MOVQ evensArgs_x(DX), SI
+	MOVQ evensArgs_offs(DX), BX
+	MOVQ evensArgs_offs+8(DX), CX
+	VMOVUPS evensIdx<>(SB), Z2
+	VPXORD Z3, Z3, Z3
+	MOVL $0x7fff, AX
+	KMOVW AX, K1
+	TESTQ CX, CX
+	JZ evensDone
+evensRow:
+	MOVQ (BX), AX
+	CMPQ AX, $-1
+	JEQ evensZeroRow
+	JLT evensNext // evensSkip: filled by the caller
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS.Z 64(SI)(AX*4), K1, Z1
+	VPERMT2PS Z1, Z2, Z0
+	VMOVUPS Z0, (DI)
+	JMP evensNext
+evensZeroRow:
+	VMOVUPS Z3, (DI)
+evensNext:
+	ADDQ $64, DI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ evensRow
+evensDone:
+	VZEROUPPER
+	RET
