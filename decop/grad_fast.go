@@ -279,7 +279,7 @@ func (pl *backwardPlan) im2col(dst, xg []float32, inner int) {
 // forward pass: n_p enters r − ρ (seg's ∂h/∂β, the branches of ball and seg), where its
 // rounding is amplified most.
 func (pl *backwardPlan) patchNorms(w *gradWorker, xg []float32) {
-	pl.g.PatchSquares(w.nsum, xg, w.sq)
+	pl.g.PatchSquares(w.nsum, xg, w.sq, 1)
 	eps := pl.cfg.Eps
 	for j, v := range w.nsum {
 		nv := math.Sqrt(v + eps)

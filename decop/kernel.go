@@ -22,8 +22,8 @@ import (
 //     product of that image and group begins (conv.GroupEpilogue.Begin) from the same geometry:
 //     Geometry.PatchSquares sums x² over the group's channels into one plane and then over the
 //     windows, in float64, into OutH·OutW values in buffers from a pool. When the product itself
-//     runs on several goroutines, the norms are computed on one more, concurrently, and the
-//     first use waits for them.
+//     runs on several goroutines, the channel sums (the bulk of that work) are split over them
+//     too, by pixel ranges, before the product starts.
 //
 // Then c = clamp(sum·(1/Nw_m)·(1/n_p), −1, 1) and r = n_p·(Nw_m or 1) cost two multiplies each,
 // and h and g are evaluated by a block kernel (blockArgs) over each finished block: a row per
@@ -259,14 +259,15 @@ func (e *epilogue) Begin(n, gi int, xg []float32, threads int) conv.GroupFinishe
 	f.e, f.gi = e, gi
 	f.norm, f.inv, f.hpos = grow32(f.norm, ohw), grow32(f.inv, ohw), grow32(f.hpos, ohw)
 	f.squares, f.spare = grow64(f.squares, ohw), grow64(f.spare, e.g.PatchSquaresScratch())
-	f.computeNorms(xg)
+	f.computeNorms(xg, threads)
 	return f
 }
 
-// computeNorms computes the patch norms (and the per-pixel magnitudes) of the input xg.
-func (f *finisher) computeNorms(xg []float32) {
+// computeNorms computes the patch norms (and the per-pixel magnitudes) of the input xg, on up
+// to threads goroutines.
+func (f *finisher) computeNorms(xg []float32, threads int) {
 	e := f.e
-	e.g.PatchSquares(f.squares, xg, f.spare)
+	e.g.PatchSquares(f.squares, xg, f.spare, threads)
 	patchNorms(f.norm, f.inv, f.squares, e.eps)
 	if e.perPosition {
 		c := e.chans[0]

@@ -1,6 +1,10 @@
 package conv
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
 
 // Patch norms. DecoupledConv divides every convolution sum by the norm of the input patch under
 // the window, ‖x_p‖ = sqrt(Σ x_p²) over the group's channels and the window's taps (padding
@@ -26,9 +30,11 @@ func (g Geometry) PatchSquaresScratch() int {
 
 // PatchSquares sets dst[oh·OutW + ow] to the sum of the squares of the zero-padded input patch
 // under output pixel (oh, ow): over the C/Group channels of xg: [C/Group, H, W] and the window's
-// KH·KW taps. scratch holds at least PatchSquaresScratch values. It panics if a slice is too
-// short; g must be valid (Validate).
-func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64) {
+// KH·KW taps. scratch holds at least PatchSquaresScratch values. The channel sums, the bulk of
+// the work on the separable path, are split over up to threads goroutines by pixel ranges when
+// the input is large enough to pay for them. It panics if a slice is too short; g must be valid
+// (Validate).
+func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64, threads int) {
 	oh, ow := g.OutH(), g.OutW()
 	dst = dst[:oh*ow]
 	xg = xg[:g.CG()*g.H*g.W]
@@ -42,7 +48,7 @@ func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64) {
 		return
 	}
 	plane, sums := scratch[:g.H*g.W], scratch[g.H*g.W:]
-	g.channelSquares(plane, xg)
+	g.channelSquares(plane, xg, threads)
 	if g.SW == 1 {
 		rows := sums[:g.H*ow]
 		g.rowSums(rows, plane, g.H, g.W)
@@ -99,15 +105,38 @@ const squaresChunk = 8
 
 // channelSquares sets plane[i] = Σ_c xg[c][i]², in chunks of channels with the active row
 // kernel's squares function.
-func (g Geometry) channelSquares(plane []float64, xg []float32) {
+func (g Geometry) channelSquares(plane []float64, xg []float32, threads int) {
 	hw, cg := len(plane), g.CG()
 	if len(xg) < cg*hw {
 		panic(fmt.Sprintf("conv: %d channels of %d values need %d inputs, have %d", cg, hw, cg*hw, len(xg)))
 	}
+	parts := min(threads, cg*hw/parallelSquaresMin, hw/squaresBlock)
+	if parts <= 1 {
+		channelSquaresRange(plane, xg, cg, 0, hw)
+		return
+	}
+	blocks := (hw + squaresBlock - 1) / squaresBlock
+	parallel.For(parts, blocks, func(lo, hi int) {
+		channelSquaresRange(plane, xg, cg, lo*squaresBlock, min(hi*squaresBlock, hw))
+	})
+}
+
+// Splitting the channel sums over goroutines: each takes whole blocks of squaresBlock pixels
+// (full vectors of the squares kernel), and only inputs of parallelSquaresMin values or more
+// are split (below that the hand-off costs about what the second goroutine saves).
+const (
+	squaresBlock       = 64
+	parallelSquaresMin = 1 << 15
+)
+
+// channelSquaresRange sets plane[i] = Σ_c xg[c·len(plane) + i]² for lo ≤ i < hi, over cg
+// channels, in chunks of squaresChunk channels per call of the active squares kernel.
+func channelSquaresRange(plane []float64, xg []float32, cg, lo, hi int) {
+	hw := len(plane)
 	k := normsKernel()
-	p := &squareArgs{plane: plane, n: hw, stride: hw} // one allocation: k.squares is a function value
+	p := &squareArgs{plane: plane[lo:hi], n: hi - lo, stride: hw} // one allocation: k.squares is a function value
 	for c0 := 0; c0 < cg; c0 += squaresChunk {
-		p.x, p.channels = xg[c0*hw:], min(squaresChunk, cg-c0)
+		p.x, p.channels = xg[c0*hw+lo:], min(squaresChunk, cg-c0)
 		if c0 > 0 {
 			p.accumulate = 1
 		}

@@ -19,6 +19,49 @@ func TestPatchSquares(t *testing.T) {
 	}
 }
 
+// TestPatchSquaresThreads checks that splitting the channel sums over goroutines changes
+// nothing: every pixel's sum runs over the channels in the same order, so the results are
+// identical to one goroutine's, and those agree with the explicit patch matrix.
+func TestPatchSquaresThreads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, g := range []Geometry{
+		{C: 64, H: 56, W: 56, M: 8, KH: 1, KW: 1, SH: 2, SW: 2, DH: 1, DW: 1, Group: 1},
+		{C: 3, H: 224, W: 221, M: 8, KH: 7, KW: 7, SH: 2, SW: 2, DH: 1, DW: 1, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3, Group: 1},
+		{C: 80, H: 29, W: 31, M: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Group: 1},
+	} {
+		if err := g.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if g.CG()*g.H*g.W < 2*parallelSquaresMin {
+			t.Fatalf("%+v: too small to take the parallel path", g)
+		}
+		x := randFloats(rng, g.CG()*g.H*g.W)
+		want := make([]float64, g.OutHW())
+		for _, row := range explicitPatches(g, x) {
+			for j, v := range row {
+				want[j] += float64(v) * float64(v)
+			}
+		}
+		scratch := make([]float64, g.PatchSquaresScratch())
+		serial := make([]float64, g.OutHW())
+		g.PatchSquares(serial, x, scratch, 1)
+		for j := range want {
+			if math.Abs(serial[j]-want[j]) > 1e-12*want[j] {
+				t.Fatalf("%+v: output %d: %v, want %v", g, j, serial[j], want[j])
+			}
+		}
+		for _, threads := range []int{2, 3, 8} {
+			got := make([]float64, g.OutHW())
+			g.PatchSquares(got, x, scratch, threads)
+			for j := range got {
+				if got[j] != serial[j] {
+					t.Fatalf("%+v, %d threads: output %d: %v, one thread gives %v", g, threads, j, got[j], serial[j])
+				}
+			}
+		}
+	}
+}
+
 func testPatchSquares(t *testing.T, rk string) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for iter := range 400 {
@@ -44,10 +87,10 @@ func testPatchSquares(t *testing.T, rk string) {
 				}
 			}
 		}
-		g.PatchSquares(got, x, scratch)
+		g.PatchSquares(got, x, scratch, 1)
 		check("PatchSquares")
 		plane, sums := scratch[:g.H*g.W], scratch[g.H*g.W:]
-		g.channelSquares(plane, x)
+		g.channelSquares(plane, x, 1)
 		g.rowSums(sums, plane, g.H, g.W)
 		g.columnSums(got, sums, g.OutW())
 		check("rows first")
