@@ -12,6 +12,7 @@ type execution struct {
 	values []*Tensor
 	rc     RunContext
 	cur    *step
+	times  *[]StepTime // non-nil in a profiled run (RunProfiled)
 }
 
 func (ex *execution) run(inputs map[string]*Tensor) error {
@@ -58,7 +59,7 @@ func (ex *execution) run(inputs map[string]*Tensor) error {
 			out = append(out, nil)
 		}
 		ex.rc.node = s.node
-		if err := runKernel(&ex.rc, s, in, out); err != nil {
+		if err := ex.timeStep(s, in, out); err != nil {
 			return err
 		}
 		for i, v := range s.out {

@@ -80,6 +80,7 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 			return false
 		}
 	}
+	s.fused = append(s.fused, n.Name)
 	out := n.Outputs[0]
 	b.p.values[convOut].name = out
 	b.ids[out] = convOut

@@ -39,6 +39,8 @@ type step struct {
 	// dead lists the input values whose last reader is this step, and
 	// unused the outputs nobody reads: both are recycled after the step.
 	dead, unused []int
+	// fused names the nodes absorbed into this step at plan time (fuse.go).
+	fused []string
 }
 
 // graphBuilder carries the state of compiling one graph.

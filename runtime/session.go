@@ -157,7 +157,12 @@ func (s *Session) Threads() int { return s.opts.threads() }
 
 // Run executes the model. inputs maps every graph input name to a tensor;
 // the result maps every graph output name to a tensor the caller owns.
-func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (out map[string]*Tensor, err error) {
+func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	return s.run(ctx, inputs, nil)
+}
+
+// run is Run, recording step times in *times when times is non-nil.
+func (s *Session) run(ctx context.Context, inputs map[string]*Tensor, times *[]StepTime) (out map[string]*Tensor, err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -166,7 +171,7 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (out map[s
 	}
 	alloc := s.pool.Get().(*allocator)
 	defer s.pool.Put(alloc)
-	ex := &execution{s: s, values: make([]*Tensor, len(s.plan.values)), rc: RunContext{ctx: ctx, threads: s.opts.threads(), limit: s.opts.maxElements, alloc: alloc}}
+	ex := &execution{s: s, values: make([]*Tensor, len(s.plan.values)), rc: RunContext{ctx: ctx, threads: s.opts.threads(), limit: s.opts.maxElements, alloc: alloc}, times: times}
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, ex.panicError(r)

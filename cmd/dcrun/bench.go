@@ -35,7 +35,11 @@ Inputs are random (standard normal floats, integers in [0, 10), seeded by
 --seed) unless given with --input [NAME=]FILE.npy. --batch replaces a
 dynamic first (batch) dimension, and repeats a given input of batch 1; it is
 an error if the model's batch dimension is fixed to another size. Other
-dynamic dimensions need an --input file.`,
+dynamic dimensions need an --input file.
+
+--per-op times each step of the plan (a node, or a Conv with the nodes fused
+into it) in --runs further runs and reports the median per step, summed per
+operator type, and the slowest steps.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, HideDefault: true, Usage: "goroutines per run (`N`; 0: one per CPU)"},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, HideDefault: true, Usage: "batch size `B` (default: the model's fixed batch size, else 1)"},
@@ -45,6 +49,7 @@ dynamic dimensions need an --input file.`,
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed `S` of the random inputs"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the timed runs to `FILE` (go tool pprof FILE)"},
+			&cli.BoolFlag{Name: "per-op", Usage: "after the timed runs, time every step in --runs more runs and print the medians per operator type and the slowest nodes"},
 		},
 		Action: runBench,
 	}
@@ -66,6 +71,7 @@ type benchResult struct {
 	AllocPerRunMB float64      `json:"alloc_per_run_mb"`
 	Inputs        []benchInput `json:"inputs"`
 	GoMaxProcs    int          `json:"gomaxprocs"`
+	PerOp         *perOpResult `json:"per_op,omitempty"`
 }
 
 type benchInput struct {
@@ -108,6 +114,9 @@ func runBench(ctx context.Context, cmd *cli.Command) error {
 	if perr := stop(); err == nil {
 		err = perr
 	}
+	if err == nil && cmd.Bool("per-op") {
+		res.PerOp, err = measurePerOp(ctx, sess, inputs, runs)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -116,6 +125,9 @@ func runBench(ctx context.Context, cmd *cli.Command) error {
 		return json.NewEncoder(w).Encode(res)
 	}
 	printBench(w, res)
+	if res.PerOp != nil {
+		printPerOp(w, res.PerOp)
+	}
 	return nil
 }
 

@@ -375,6 +375,42 @@ func TestBenchJSON(t *testing.T) {
 	mustFail(t, []string{"bench", fixed, "--batch", "2"}, "--batch 2", "fixed batch dimension of 1")
 }
 
+// TestBenchPerOp checks bench --per-op: one median per plan step, summed per operator type
+// into shares that add up to one, in the JSON and in the text report.
+func TestBenchPerOp(t *testing.T) {
+	dir := t.TempDir()
+	model := newTinyNet().save(t, dir, "tiny.onnx", "batch", nil)
+	out := mustSucceed(t, "bench", model, "--runs", "3", "--warmup", "1", "--per-op", "--json")
+	var res benchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench --per-op --json printed %q: %v", out, err)
+	}
+	p := res.PerOp
+	if p == nil || p.Runs != 3 || len(p.Steps) == 0 || len(p.OpTypes) == 0 {
+		t.Fatalf("bench --per-op --json: per_op = %+v", p)
+	}
+	sum, shares, steps := 0.0, 0.0, 0
+	for _, s := range p.Steps {
+		if s.Ms <= 0 || s.Node == "" || s.OpType == "" {
+			t.Errorf("step %+v", s)
+		}
+		sum += s.Ms
+	}
+	for _, o := range p.OpTypes {
+		shares += o.Share
+		steps += o.Steps
+	}
+	if math.Abs(sum-p.TotalMs) > 1e-9*sum || math.Abs(shares-1) > 1e-9 || steps != len(p.Steps) {
+		t.Errorf("per_op totals: steps sum to %v ms (total %v), shares to %v, %d of %d steps typed", sum, p.TotalMs, shares, steps, len(p.Steps))
+	}
+	text := mustSucceed(t, "bench", model, "--runs", "2", "--per-op")
+	for _, want := range []string{"per op:      medians of 2 profiled runs", "op type", "slowest steps:", p.OpTypes[0].OpType} {
+		if !strings.Contains(text, want) {
+			t.Errorf("bench --per-op output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	net := newTinyNet()

@@ -3,7 +3,7 @@
 // bench.js measures ONNX Runtime (CPU execution provider) latency for one model.
 //
 // usage: node bench.js MODEL.onnx [--threads N] [--batch B] [--runs R] [--warmup W]
-//                      [--input FILE.npy] [--seed S] [--opt LEVEL] [--json]
+//                      [--input FILE.npy] [--seed S] [--opt LEVEL] [--per-op] [--json]
 //
 // Sessions use intraOpNumThreads = N, interOpNumThreads = 1 and sequential execution.
 // The first (float32) input is fed either FILE.npy or deterministic standard-normal
@@ -11,11 +11,21 @@
 // batch dimension that differs). Other dynamic dimensions need --input. Every other
 // model input must be absent. Reported: median, p90 (nearest rank), min latency in ms,
 // and throughput = B * 1000 / median_ms images per second.
+//
+// --per-op turns ONNX Runtime's profiler on (for the timed runs' session; its trace goes
+// to a temporary directory and is removed) and adds the median time of every executed
+// kernel over the timed runs, summed per operator type, in the form of
+// `dcrun bench --per-op --json` (per_op: total_ms, op_types, steps). ONNX Runtime's node
+// and operator names are those of its optimised graph (FusedConv, ReorderInput, ...).
 
 const npy = require('./npy');
 const { ort, parseArgs, intFlag, createSession, toTensor, inputMeta } = require('./common');
 
-const USAGE = 'usage: node bench.js MODEL.onnx [--threads N] [--batch B] [--runs R] [--warmup W] [--input FILE.npy] [--seed S] [--json]';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const USAGE = 'usage: node bench.js MODEL.onnx [--threads N] [--batch B] [--runs R] [--warmup W] [--input FILE.npy] [--seed S] [--per-op] [--json]';
 
 // normalNoise returns n deterministic standard-normal floats (mulberry32 + Box-Muller).
 function normalNoise(n, seed) {
@@ -92,8 +102,45 @@ async function timeRuns(session, feeds, warmup, runs) {
   return times.sort((a, b) => a - b);
 }
 
+function median(sorted) {
+  return sorted.length % 2 === 1
+    ? sorted[(sorted.length - 1) / 2]
+    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+}
+
+// perOp reads an ONNX Runtime profile: the last `runs` model_run events, and the kernel
+// events inside each, and returns the median time per kernel and the sums per op type.
+function perOp(profile, runs) {
+  const events = JSON.parse(fs.readFileSync(profile, 'utf8'));
+  const modelRuns = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').slice(-runs);
+  const byNode = new Map();
+  for (const run of modelRuns) {
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < run.ts || e.ts > run.ts + run.dur) continue;
+      const node = e.name.slice(0, -'_kernel_time'.length);
+      if (!byNode.has(node)) byNode.set(node, { node, op_type: (e.args && e.args.op_name) || '?', samples: [] });
+      byNode.get(node).samples.push(e.dur / 1000);
+    }
+  }
+  const steps = [];
+  const types = new Map();
+  let total = 0;
+  for (const s of byNode.values()) {
+    const ms = median(s.samples.sort((a, b) => a - b));
+    steps.push({ node: s.node, op_type: s.op_type, median_ms: ms });
+    total += ms;
+    const t = types.get(s.op_type) || { op_type: s.op_type, steps: 0, ms: 0, share: 0 };
+    t.steps += 1;
+    t.ms += ms;
+    types.set(s.op_type, t);
+  }
+  const opTypes = [...types.values()].sort((a, b) => b.ms - a.ms);
+  for (const t of opTypes) t.share = total > 0 ? t.ms / total : 0;
+  return { runs: modelRuns.length, total_ms: total, op_types: opTypes, steps };
+}
+
 async function main() {
-  const { positional, flags } = parseArgs(process.argv.slice(2), ['json']);
+  const { positional, flags } = parseArgs(process.argv.slice(2), ['json', 'per-op']);
   if (positional.length !== 1) throw new Error(USAGE);
   const threads = intFlag(flags, 'threads', 1);
   const runs = Math.max(1, intFlag(flags, 'runs', 20));
@@ -101,25 +148,44 @@ async function main() {
   const session = await createSession(positional[0], threads, flags.opt);
   const { feeds, batch } = makeFeeds(session, flags, intFlag(flags, 'batch', 1));
   const sorted = await timeRuns(session, feeds, warmup, runs);
-  const median = sorted.length % 2 === 1
-    ? sorted[(sorted.length - 1) / 2]
-    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  let perOpResult;
+  if (flags['per-op']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ort-profile-'));
+    try {
+      const prof = await createSession(positional[0], threads, flags.opt, path.join(dir, 'ort'));
+      await timeRuns(prof, feeds, warmup, runs);
+      await prof.endProfiling();
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+      if (files.length !== 1) throw new Error(`--per-op: expected one profile in ${dir}, found ${files.length}`);
+      perOpResult = perOp(path.join(dir, files[0]), runs);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const med = median(sorted);
   const result = {
-    median_ms: median,
+    median_ms: med,
     p90_ms: percentile(sorted, 0.9),
     min_ms: sorted[0],
-    throughput: (batch * 1000) / median,
+    throughput: (batch * 1000) / med,
     runs,
     threads,
     batch,
   };
+  if (perOpResult) result.per_op = perOpResult;
   if (flags.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
   process.stdout.write(`${positional[0]}: batch ${batch}, ${threads} thread(s), ${runs} runs\n`
-    + `  median ${median.toFixed(3)} ms  p90 ${result.p90_ms.toFixed(3)} ms  min ${result.min_ms.toFixed(3)} ms\n`
+    + `  median ${med.toFixed(3)} ms  p90 ${result.p90_ms.toFixed(3)} ms  min ${result.min_ms.toFixed(3)} ms\n`
     + `  throughput ${result.throughput.toFixed(1)} images/s\n`);
+  if (perOpResult) {
+    process.stdout.write(`per op: medians of ${perOpResult.runs} profiled runs, ${perOpResult.total_ms.toFixed(3)} ms\n`);
+    for (const t of perOpResult.op_types) {
+      process.stdout.write(`  ${t.op_type.padEnd(24)} ${String(t.steps).padStart(5)} ${t.ms.toFixed(3).padStart(10)} ${(100 * t.share).toFixed(1).padStart(6)}%\n`);
+    }
+  }
 }
 
 main().catch((err) => {

@@ -35,13 +35,18 @@ function intFlag(flags, key, def) {
 
 // createSession opens a model on the CPU execution provider with sequential execution,
 // intra-op threads = threads (0 lets ONNX Runtime choose), one inter-op thread and the
-// default graph optimisation level (ORT_ENABLE_ALL) unless optLevel is given.
-async function createSession(modelPath, threads, optLevel) {
+// default graph optimisation level (ORT_ENABLE_ALL) unless optLevel is given; with
+// profilePrefix, profiling on, its trace written to profilePrefix_<date>.json.
+async function createSession(modelPath, threads, optLevel, profilePrefix) {
   const options = {
     executionProviders: ['cpu'],
     executionMode: 'sequential',
     interOpNumThreads: 1,
   };
+  if (profilePrefix) {
+    options.enableProfiling = true;
+    options.profileFilePrefix = profilePrefix;
+  }
   if (threads > 0) options.intraOpNumThreads = threads;
   if (optLevel) options.graphOptimizationLevel = optLevel;
   return ort.InferenceSession.create(modelPath, options);
