@@ -96,6 +96,23 @@ func BenchmarkResNet18(b *testing.B) { benchLayers(b, resnet18Layers) }
 
 func BenchmarkMobileNetV2(b *testing.B) { benchLayers(b, mobilenetV2Depthwise) }
 
+// BenchmarkDepthwisePaths compares the channel-blocked depthwise path with the per-plane
+// direct one on mobilenet_v2's depthwise layers.
+func BenchmarkDepthwisePaths(b *testing.B) {
+	for _, path := range []string{"blocked", "planes"} {
+		b.Run(path, func(b *testing.B) {
+			if path == "planes" {
+				prev := activeRow.Load()
+				plain := *prev
+				plain.blocked = false
+				activeRow.Store(&plain)
+				defer activeRow.Store(prev)
+			}
+			benchLayers(b, mobilenetV2Depthwise[:len(mobilenetV2Depthwise)-1])
+		})
+	}
+}
+
 // BenchmarkPatchPacker measures packing alone: the im2col overhead of a ResNet layer.
 func BenchmarkPatchPacker(b *testing.B) {
 	for _, l := range []layer{resnet18Layers[0], resnet18Layers[1], resnet18Layers[2], resnet18Layers[3], resnet18Layers[6], resnet18Layers[9]} {

@@ -107,6 +107,8 @@ type Filter struct {
 	shape  filterShape
 	w      []float32
 	packed []*gemm.PackedA // per group, or nil (gemm packs w block by block on each call)
+	// blocked caches the filter laid out for the channel-blocked depthwise path.
+	blocked atomic.Pointer[[]float32]
 	// tables caches the panel tables of the last geometry the filter ran on (a session runs
 	// one input size over and over; building the tables costs as much as a small layer).
 	tables atomic.Pointer[cachedTables]
@@ -117,6 +119,17 @@ type cachedTables struct {
 	g      Geometry
 	row    *rowKernel
 	tables *PanelTables
+}
+
+// blockedWeights returns the filter laid out for forwardDepthwise16 (depthwise.go), made on
+// first use.
+func (f *Filter) blockedWeights(g Geometry) []float32 {
+	if w := f.blocked.Load(); w != nil {
+		return *w
+	}
+	w := blockedWeights(g, f.w)
+	f.blocked.Store(&w)
+	return w
 }
 
 // panelTables returns NewPanelTables(g), from the filter's cache when it was built for g
@@ -182,6 +195,10 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 	f.check(g, x, y, batch, ep)
 	if ep == nil {
 		ep = &Epilogue{}
+	}
+	if f.algo == Direct && blockedDepthwise(g, ep) {
+		forwardDepthwise16(g, f.blockedWeights(g), x, y, batch, ep, threads)
+		return
 	}
 	if f.algo == Direct && directFits(g) {
 		if ep.Residual == nil {

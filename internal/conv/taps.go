@@ -80,6 +80,9 @@ type rowKernel struct {
 	// packer.go); a flag rather than a function value, so that the arguments, passed by
 	// pointer to a direct call, stay on the stack.
 	evens16 bool
+	// blocked says whether transpose16Asm and dwAsm run the channel-blocked depthwise
+	// convolution (depthwise.go).
+	blocked bool
 	usable  func() bool
 }
 

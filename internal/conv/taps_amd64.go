@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, evens16: true, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
@@ -57,3 +57,15 @@ func split2AVX2(p *splitArgs)
 //
 //go:noescape
 func evens16Asm(a *evensArgs)
+
+// transpose16Asm is the 16×16 transposition of transArgs with AVX-512: sixteen rows in zmm
+// registers, then unpacks, in-lane shuffles and two rounds of 128-bit lane shuffles.
+//
+//go:noescape
+func transpose16Asm(a *transArgs)
+
+// dwAsm is the blocked depthwise kernel of dwArgs with AVX-512: four output pixels at a time
+// (four accumulators), one vector of 16 channels' weights per tap.
+//
+//go:noescape
+func dwAsm(a *dwArgs)

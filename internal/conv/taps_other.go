@@ -8,3 +8,8 @@ var archRowKernels []*rowKernel
 // evens16Asm stands in for the assembly evens16, which no kernel here has (rowKernel.evens16
 // is false everywhere).
 func evens16Asm(a *evensArgs) { evensGeneric(a) }
+
+// transpose16Asm and dwAsm stand in for the assembly of the blocked depthwise path, which no
+// kernel here has (rowKernel.blocked is false everywhere).
+func transpose16Asm(a *transArgs) { transpose16Generic(a) }
+func dwAsm(a *dwArgs)            { dwGeneric(a) }
