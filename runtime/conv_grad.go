@@ -22,11 +22,6 @@ import (
 // materialised P faster as its left operand than Pᵀ as its right one; each
 // worker keeps its own and they are added in worker order at the end. dP
 // comes from W_gᵀ packed once per call.
-//
-// A unit-stride convolution's dX skips dP altogether: it is the forward
-// convolution of dY with the filter transposed and flipped
-// (conv.Geometry.DataGradGeometry), which packs its patch panels on the fly
-// instead of writing dP and scattering it back.
 
 func registerConvGrad(r *Registry) {
 	r.RegisterGrad("", "Conv", 1, buildConvGrad)
@@ -91,29 +86,6 @@ func (c *convGrad) Backward(rc *RunContext, a *GradArgs) error {
 	return nil
 }
 
-// dataGradAsConv computes dX as the forward convolution of dY (see
-// conv.Geometry.DataGradGeometry) if the geometry allows, and reports
-// whether it did.
-func (cb *convBackward) dataGradAsConv(rc *RunContext) bool {
-	dg, ok := cb.g.DataGradGeometry()
-	if !ok || !cb.useDataGradConv(dg) {
-		return false
-	}
-	flipped := rc.Float32Scratch(cb.g.FilterLen())
-	cb.g.DataGradFilter(flipped, cb.w)
-	conv.NewFilter(dg, flipped, conv.Auto, true).Forward(dg, cb.dy, cb.dx, cb.batch, nil, rc.Threads())
-	return true
-}
-
-// dataGradConvOff turns the convolution path of dX off (benchmarks compare
-// both paths).
-var dataGradConvOff = true
-
-// useDataGradConv reports whether dX should take the convolution path.
-func (cb *convBackward) useDataGradConv(dg conv.Geometry) bool {
-	return !dataGradConvOff
-}
-
 // convBackward is one Conv backward call: the geometry of one image, the
 // batch, the tensors (x for dW, w for dX; nil when not needed) and dy.
 type convBackward struct {
@@ -134,9 +106,6 @@ type convWorker struct {
 }
 
 func (cb *convBackward) run(rc *RunContext, dw, db *Tensor) {
-	if cb.dx != nil && cb.batch > 0 && cb.dataGradAsConv(rc) {
-		cb.dx = nil // done: the chunks compute dW and dB only
-	}
 	g := cb.g
 	workers := min(rc.Threads(), cb.batch)
 	inner := max(1, rc.Threads()/max(workers, 1))
@@ -153,10 +122,7 @@ func (cb *convBackward) run(rc *RunContext, dw, db *Tensor) {
 	}
 	ws := make([]*convWorker, workers)
 	for i := range ws {
-		w := &convWorker{}
-		if cb.x != nil {
-			w.p = rc.Float32Scratch(k * cols)
-		}
+		w := &convWorker{p: rc.Float32Scratch(k * cols)}
 		if cb.dx != nil {
 			w.dp = rc.Float32Scratch(k * cols)
 		}

@@ -34,17 +34,13 @@ func BenchmarkConvBackward(b *testing.B) {
 			rc := &RunContext{threads: threads, limit: DefaultMaxElements, alloc: newAllocator()}
 			dx, dw := rc.New(Float32, batch, g.C, g.H, g.W), rc.New(Float32, g.M, g.C, g.KH, g.KW)
 			flops := float64(batch) * float64(g.FLOPs())
-			for _, path := range []string{"conv", "col2im"} {
-				b.Run(fmt.Sprintf("%s/backward-dx-%s/threads=%d", l.name, path, threads), func(b *testing.B) {
-					dataGradConvOff = path == "col2im"
-					defer func() { dataGradConvOff = false }()
-					convBenchLoop(b, 2*flops, func() {
-						cb := &convBackward{g: g, batch: batch, x: x, w: w, dx: dx.Float32s(), dy: dy}
-						cb.run(rc, dw, nil)
-						rc.releaseScratch()
-					})
+			b.Run(fmt.Sprintf("%s/backward/threads=%d", l.name, threads), func(b *testing.B) {
+				convBenchLoop(b, 2*flops, func() {
+					cb := &convBackward{g: g, batch: batch, x: x, w: w, dx: dx.Float32s(), dy: dy}
+					cb.run(rc, dw, nil)
+					rc.releaseScratch()
 				})
-			}
+			})
 			b.Run(fmt.Sprintf("%s/forward/threads=%d", l.name, threads), func(b *testing.B) {
 				y := make([]float32, batch*g.OutputLen())
 				convBenchLoop(b, flops, func() {
