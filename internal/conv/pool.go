@@ -165,7 +165,13 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 	}
 	cm, pairs := (*colMax)[:pw.w], (*colMax)[pw.w:2*pw.w]
 	lowest := float32(math.Inf(-1))
+	fast := pool3s2(pw)
 	poolRows(pw, yp, func(yrow []float32, a, b span) {
+		if fast && a.hi-a.lo == 1 && b.lo == 0 && b.hi == 3 {
+			row := (a.start*pw.h + b.start) * pw.w
+			maxPool3s2Row(pw, yrow, xp[row:row+pw.w], xp[row+pw.w:row+2*pw.w], xp[row+2*pw.w:row+3*pw.w])
+			return
+		}
 		for i := range yrow {
 			yrow[i] = lowest
 		}
@@ -182,6 +188,59 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 			maxAcross32(yrow, cm, pairs, pw)
 		}
 	})
+}
+
+// pool3s2 reports whether the plane's rows take maxPool3s2Row: a 2-D 3×3 window with stride 2
+// and no dilation, under a row kernel with the vector kernel.
+func pool3s2(pw *poolWalk) bool {
+	h, w := pw.axes[1], pw.axes[2]
+	return activeRow.Load().pool3s2 && h.K == 3 && w.K == 3 && h.Stride == 2 && w.Stride == 2 && pw.dh == 1 && pw.dw == 1
+}
+
+// maxPool3s2Row computes one output row of a 3×3, stride-2 max pool whose three input rows
+// x0, x1, x2 lie inside the plane: the interior outputs by the vector kernel (see
+// pool3s2Args), the border ones here.
+func maxPool3s2Row(pw *poolWalk, yrow, x0, x1, x2 []float32) {
+	l, r := pw.interior[0], pw.interior[1]
+	if r > l {
+		start := 2*l - pw.axes[2].PadBegin
+		pool3s2Asm(&pool3s2Args{y: yrow[l:r], x0: x0[start:], x1: x1[start:], x2: x2[start:], n: r - l})
+	}
+	lowest := float32(math.Inf(-1))
+	for _, ow := range pw.border {
+		yrow[ow] = lowest
+	}
+	maxBorder(yrow, x0, pw)
+	maxBorder(yrow, x1, pw)
+	maxBorder(yrow, x2, pw)
+}
+
+// pool3s2Args is the contract of the 3×3, stride-2 max-pool row kernel: for o < n,
+//
+//	y[o] = max over r < 3, k < 3 of xr[2o + k]
+//
+// reading xr[0 : 2n+1] only (the last, partial block of 16 outputs with masked loads); NaN
+// propagates.
+type pool3s2Args struct {
+	y, x0, x1, x2 []float32
+	n             int
+}
+
+// pool3s2Generic is the portable row kernel; see pool3s2Args.
+func pool3s2Generic(a *pool3s2Args) {
+	for o := range a.n {
+		i := 2 * o
+		a.y[o] = max(a.x0[i], a.x0[i+1], a.x0[i+2], a.x1[i], a.x1[i+1], a.x1[i+2], a.x2[i], a.x2[i+1], a.x2[i+2])
+	}
+}
+
+// pool3s2Asm checks the bounds of a and runs the vector kernel.
+func pool3s2Asm(a *pool3s2Args) {
+	need := 2*a.n + 1
+	if a.n < 0 || len(a.y) < a.n || len(a.x0) < need || len(a.x1) < need || len(a.x2) < need {
+		panic(fmt.Sprintf("conv: 3×3 stride-2 max pool of %d outputs over rows of %d, %d, %d values", a.n, len(a.x0), len(a.x1), len(a.x2)))
+	}
+	pool3s2Kernel(a)
 }
 
 // maxAcross32 is maxRow for a float32 row of column maxima. For the common 3-wide, stride-2

@@ -83,6 +83,8 @@ type rowKernel struct {
 	// blocked says whether transpose16Asm and dwAsm run the channel-blocked depthwise
 	// convolution (depthwise.go).
 	blocked bool
+	// pool3s2 says whether pool3s2Kernel runs 3×3, stride-2 max pooling rows (pool.go).
+	pool3s2 bool
 	usable  func() bool
 }
 

@@ -9,7 +9,8 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+		maxes32: maxes32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true,
+		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
 // tapsAVX2 is the row kernel of tapArgs with AVX2 and FMA. It walks each output row in blocks
@@ -69,3 +70,10 @@ func transpose16Asm(a *transArgs)
 //
 //go:noescape
 func dwAsm(a *dwArgs)
+
+// pool3s2Kernel is the 3×3, stride-2 max-pool row kernel of pool3s2Args with AVX-512: per 16
+// outputs, the column maxima of the three rows over 34 columns, then the even, odd and
+// next-even columns picked by two-table permutes and folded.
+//
+//go:noescape
+func pool3s2Kernel(a *pool3s2Args)

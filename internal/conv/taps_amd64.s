@@ -659,3 +659,129 @@ evensNext:
 evensDone:
 	VZEROUPPER
 	RET
+
+// oddsIdx holds the lane numbers 1, 3, ..., 31: the odd lanes of two zmm tables.
+DATA oddsIdx<>+0(SB)/4, $1
+DATA oddsIdx<>+4(SB)/4, $3
+DATA oddsIdx<>+8(SB)/4, $5
+DATA oddsIdx<>+12(SB)/4, $7
+DATA oddsIdx<>+16(SB)/4, $9
+DATA oddsIdx<>+20(SB)/4, $11
+DATA oddsIdx<>+24(SB)/4, $13
+DATA oddsIdx<>+28(SB)/4, $15
+DATA oddsIdx<>+32(SB)/4, $17
+DATA oddsIdx<>+36(SB)/4, $19
+DATA oddsIdx<>+40(SB)/4, $21
+DATA oddsIdx<>+44(SB)/4, $23
+DATA oddsIdx<>+48(SB)/4, $25
+DATA oddsIdx<>+52(SB)/4, $27
+DATA oddsIdx<>+56(SB)/4, $29
+DATA oddsIdx<>+60(SB)/4, $31
+GLOBL oddsIdx<>(SB), RODATA|NOPTR, $64
+
+// MAX3NAN sets D = max(A, B, C), NaN where any of them is NaN (VMAXPS alone would return its
+// second source), using K1 and K2; Z31 holds NaNs.
+#define MAX3NAN(A, B, C, D) \
+	VMAXPS B, A, D; \
+	VMAXPS C, D, D; \
+	VCMPPS $3, B, A, K1; \
+	VCMPPS $3, C, C, K2; \
+	KORW K2, K1, K1; \
+	VMOVAPS Z31, K1, D
+
+// COLMAX sets D to the maxima of the three rows' 16 values at byte offset off.
+#define COLMAX(off, D) \
+	VMOVUPS off(SI), Z0; \
+	VMOVUPS off(R8), Z1; \
+	VMOVUPS off(R9), Z2; \
+	MAX3NAN(Z0, Z1, Z2, D)
+
+// COLMAXMASKED is COLMAX loading only the lanes of K3 (the others are zero).
+#define COLMAXMASKED(off, D) \
+	VMOVUPS.Z off(SI), K3, Z0; \
+	VMOVUPS.Z off(R8), K3, Z1; \
+	VMOVUPS.Z off(R9), K3, Z2; \
+	MAX3NAN(Z0, Z1, Z2, D)
+
+// POOLPERMUTE sets Z17 to the 16 outputs from Z10..Z13 (see pool3s2Kernel).
+#define POOLPERMUTE \
+	VMOVAPS Z10, Z14; \
+	VPERMT2PS Z11, Z28, Z14; \
+	VMOVAPS Z10, Z15; \
+	VPERMT2PS Z11, Z29, Z15; \
+	VMOVAPS Z12, Z16; \
+	VPERMT2PS Z13, Z28, Z16; \
+	MAX3NAN(Z14, Z15, Z16, Z17)
+
+// LANEMASK sets K3 to the lowest min(max(BX, 0), 16) lanes, using AX.
+#define LANEMASK \
+	XORQ AX, AX; \
+	TESTQ BX, BX; \
+	JLE 4(PC); \
+	CMPQ BX, $16; \
+	CMOVQGT R10, BX; \
+	BZHIQ BX, R11, AX; \
+	KMOVW AX, K3
+
+// func pool3s2Kernel(a *pool3s2Args)
+//
+// Registers: SI, R8, R9 the three rows (32 values per block), DI y (16 per block), CX blocks
+// left; Z10, Z11 the column maxima of columns 0-15, 16-31 of the block, Z12, Z13 those of
+// columns 2-17, 18-33; Z14, Z15, Z16 the columns 0, 2, ..., 30, then 1, 3, ..., 31, then
+// 2, 4, ..., 32 (two-table permutes); Z28 and Z29 the even and odd lane indices, Z31 NaN.
+// The last n mod 16 outputs read columns 0 to 2·(n mod 16) of their block only: each of the
+// four loads takes the lanes below that bound (K3), and the store the outputs (K4).
+TEXT ·pool3s2Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ pool3s2Args_y(DX), DI
+	MOVQ pool3s2Args_x0(DX), SI
+	MOVQ pool3s2Args_x1(DX), R8
+	MOVQ pool3s2Args_x2(DX), R9
+	MOVQ pool3s2Args_n(DX), CX
+	VMOVUPS evensIdx<>(SB), Z28
+	VMOVUPS oddsIdx<>(SB), Z29
+	MOVL $0x7fc00000, AX
+	VPBROADCASTD AX, Z31
+	MOVQ $16, R10
+	MOVQ $-1, R11
+pool3s2Block:
+	CMPQ CX, $16
+	JLT pool3s2Tail
+	COLMAX(0, Z10)
+	COLMAX(64, Z11)
+	COLMAX(8, Z12)
+	COLMAX(72, Z13)
+	POOLPERMUTE
+	VMOVUPS Z17, (DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP pool3s2Block
+
+pool3s2Tail:
+	TESTQ CX, CX
+	JLE pool3s2Done
+	// Valid columns: 0 to 2·CX; a load at column c takes 2·CX + 1 − c lanes.
+	LEAQ 1(CX)(CX*1), DX
+	MOVQ DX, BX
+	LANEMASK
+	COLMAXMASKED(0, Z10)
+	LEAQ -16(DX), BX
+	LANEMASK
+	COLMAXMASKED(64, Z11)
+	LEAQ -2(DX), BX
+	LANEMASK
+	COLMAXMASKED(8, Z12)
+	LEAQ -18(DX), BX
+	LANEMASK
+	COLMAXMASKED(72, Z13)
+	POOLPERMUTE
+	BZHIQ CX, R11, AX
+	KMOVW AX, K4
+	VMOVUPS Z17, K4, (DI)
+
+pool3s2Done:
+	VZEROUPPER
+	RET

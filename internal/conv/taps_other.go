@@ -13,3 +13,7 @@ func evens16Asm(a *evensArgs) { evensGeneric(a) }
 // kernel here has (rowKernel.blocked is false everywhere).
 func transpose16Asm(a *transArgs) { transpose16Generic(a) }
 func dwAsm(a *dwArgs)            { dwGeneric(a) }
+
+// pool3s2Kernel stands in for the assembly max-pool row kernel (rowKernel.pool3s2 is false
+// everywhere here).
+func pool3s2Kernel(a *pool3s2Args) { pool3s2Generic(a) }
