@@ -12,7 +12,7 @@ func evens16Asm(a *evensArgs) { evensGeneric(a) }
 // transpose16Asm and dwAsm stand in for the assembly of the blocked depthwise path, which no
 // kernel here has (rowKernel.blocked is false everywhere).
 func transpose16Asm(a *transArgs) { transpose16Generic(a) }
-func dwAsm(a *dwArgs)            { dwGeneric(a) }
+func dwAsm(a *dwArgs)             { dwGeneric(a) }
 
 // pool3s2Kernel stands in for the assembly max-pool row kernel (rowKernel.pool3s2 is false
 // everywhere here).
