@@ -113,6 +113,10 @@ func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, p
 				continue
 			}
 			if x32, ok := any(xp).([]float32); ok {
+				if poolStride1(pw) {
+					maxPoolStride1Plane32(pw, x32, any(yp).([]float32), &colMax)
+					continue
+				}
 				maxPoolPlane32(pw, x32, any(yp).([]float32), &colMax)
 				continue
 			}
@@ -152,6 +156,76 @@ func maxBorder[T Poolable](yrow, xrow []T, pw *poolWalk) {
 			m = max(m, xrow[c.start+k*pw.dw])
 		}
 		yrow[ow] = m
+	}
+}
+
+// poolStride1 reports whether maxPoolStride1Plane32 takes the plane: a 2-D window with unit
+// strides and dilations whose output rows are as wide as the input's ("same" padding, the
+// inception branches' 3×3 pools).
+func poolStride1(pw *poolWalk) bool {
+	h, w := pw.axes[1], pw.axes[2]
+	return pw.axes[0].In == 1 && pw.axes[0].K == 1 && h.Stride == 1 && w.Stride == 1 && pw.dh == 1 && pw.dw == 1 &&
+		w.Out() == w.In && pw.interior[1] > pw.interior[0]
+}
+
+// maxPoolStride1Plane32 is MaxPool of one float32 plane with unit strides and same-width
+// output rows, separably over the whole plane: the vertical maxima V (OutH rows of W values)
+// are long vector passes over consecutive input rows, one per tap, and the outputs one pass
+// per horizontal tap over V as one flat row (OutW = W, so output and V differ by a constant
+// offset); the outputs whose windows leave a row are then redone from V row by row.
+func maxPoolStride1Plane32(pw *poolWalk, xp, yp []float32, scratch *[]float32) {
+	hAx, wAx := pw.axes[1], pw.axes[2]
+	w, oh := pw.w, hAx.Out()
+	if cap(*scratch) < oh*w {
+		*scratch = make([]float32, oh*w)
+	}
+	v := (*scratch)[:oh*w]
+	// Vertical: rows [a, b) have all KH taps inside the plane.
+	a, b := oh, oh
+	for o, sp := range pw.sh {
+		if sp.lo == 0 && sp.hi == hAx.K {
+			a, b = min(a, o), o+1
+		}
+	}
+	for o, sp := range pw.sh {
+		if o >= a && o < b {
+			continue
+		}
+		row := v[o*w : (o+1)*w]
+		if sp.lo >= sp.hi {
+			for i := range row {
+				row[i] = float32(math.Inf(-1))
+			}
+			continue
+		}
+		copy(row, xp[(sp.start+sp.lo)*w:][:w])
+		for k := sp.lo + 1; k < sp.hi; k++ {
+			maxRows32(row, xp[(sp.start+k)*w:][:w])
+		}
+	}
+	if b > a {
+		block := v[a*w : b*w]
+		first := (a - hAx.PadBegin) * w
+		copy(block, xp[first:first+len(block)])
+		for k := 1; k < hAx.K; k++ {
+			maxRows32(block, xp[first+k*w:first+k*w+len(block)])
+		}
+	}
+	// Horizontal, interior columns of every row at once.
+	l, r := pw.interior[0], pw.interior[1]
+	span := yp[l : (oh-1)*w+r]
+	off := l - wAx.PadBegin
+	copy(span, v[off:off+len(span)])
+	for k := 1; k < wAx.K; k++ {
+		maxRows32(span, v[off+k:off+k+len(span)])
+	}
+	lowest := float32(math.Inf(-1))
+	for o := range oh {
+		yrow, vrow := yp[o*w:(o+1)*w], v[o*w:(o+1)*w]
+		for _, ow := range pw.border {
+			yrow[ow] = lowest
+		}
+		maxBorder(yrow, vrow, pw)
 	}
 }
 
@@ -243,12 +317,25 @@ func pool3s2Asm(a *pool3s2Args) {
 	pool3s2Kernel(a)
 }
 
-// maxAcross32 is maxRow for a float32 row of column maxima. For the common 3-wide, stride-2
-// window it first folds neighbouring columns together with vector instructions (pairs[i] =
-// max(cm[i], cm[i+1])), so that each interior output takes one more maximum instead of three.
+// maxAcross32 is maxRow for a float32 row of column maxima. With unit stride the interior
+// outputs take one vector pass per tap; for the common 3-wide, stride-2 window it first folds
+// neighbouring columns together with vector instructions (pairs[i] = max(cm[i], cm[i+1])),
+// so that each interior output takes one more maximum instead of three.
 func maxAcross32(yrow, cm, pairs []float32, pw *poolWalk) {
 	ax := pw.axes[2]
 	l, r := pw.interior[0], pw.interior[1]
+	if ax.Stride == 1 && pw.dw == 1 && r-l >= 8 {
+		// Unit stride: the interior outputs are the column maxima shifted by each tap, one
+		// vector pass per tap.
+		off := l - ax.PadBegin
+		y := yrow[l:r]
+		copy(y, cm[off:])
+		for k := 1; k < ax.K; k++ {
+			maxRows32(y, cm[off+k:])
+		}
+		maxBorder(yrow, cm, pw)
+		return
+	}
 	if ax.K != 3 || ax.Stride != 2 || pw.dw != 1 || r-l < 8 {
 		maxRow(yrow, cm, pw)
 		return

@@ -201,34 +201,37 @@ func TestMaxRows32(t *testing.T) {
 
 // TestMaxPoolFloat32FastPath compares the float32 max pool (column maxima, then the pairwise
 // fold of 3-wide stride-2 windows) with the generic path of float64 on the same values, for the
-// widths, pads and ceil modes of CNN stems and SqueezeNet.
+// widths, windows, strides, pads and ceil modes of CNN stems, SqueezeNet and GoogLeNet.
 func TestMaxPoolFloat32FastPath(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, w := range []int{16, 17, 27, 55, 56, 111, 112} {
-		for _, pad := range []int{0, 1} {
-			for _, ceil := range []bool{false, true} {
-				win := Window{In: w, K: 3, Stride: 2, Dilation: 1, PadBegin: pad, PadEnd: pad, Ceil: ceil}
-				p := NewPoolGeometry([]Window{{In: 5, K: 3, Stride: 2, Dilation: 1, PadBegin: pad, PadEnd: pad, Ceil: ceil}, win})
-				if p.Check() != nil {
-					continue
-				}
-				const planes = 3
-				x32 := make([]float32, planes*p.InLen())
-				x64 := make([]float64, len(x32))
-				for i := range x32 {
-					x32[i] = float32(rng.NormFloat64())
-					if rng.IntN(50) == 0 {
-						x32[i] = float32(math.NaN())
+		for _, ks := range [][2]int{{3, 2}, {3, 1}, {2, 2}, {5, 1}} {
+			for _, pad := range []int{0, 1, 2} {
+				for _, ceil := range []bool{false, true} {
+					k, stride := ks[0], ks[1]
+					win := Window{In: w, K: k, Stride: stride, Dilation: 1, PadBegin: pad, PadEnd: pad, Ceil: ceil}
+					p := NewPoolGeometry([]Window{{In: 5, K: k, Stride: stride, Dilation: 1, PadBegin: pad, PadEnd: pad, Ceil: ceil}, win})
+					if pad >= k || p.Check() != nil {
+						continue
 					}
-					x64[i] = float64(x32[i])
-				}
-				y32 := make([]float32, planes*p.OutLen())
-				y64 := make([]float64, len(y32))
-				MaxPool(p, x32, y32, nil, false, planes, 2)
-				MaxPool(p, x64, y64, nil, false, planes, 1)
-				for i := range y32 {
-					if a, b := float64(y32[i]), y64[i]; a != b && !(math.IsNaN(a) && math.IsNaN(b)) {
-						t.Fatalf("width %d pad %d ceil %v: output %d = %v, want %v", w, pad, ceil, i, a, b)
+					const planes = 3
+					x32 := make([]float32, planes*p.InLen())
+					x64 := make([]float64, len(x32))
+					for i := range x32 {
+						x32[i] = float32(rng.NormFloat64())
+						if rng.IntN(50) == 0 {
+							x32[i] = float32(math.NaN())
+						}
+						x64[i] = float64(x32[i])
+					}
+					y32 := make([]float32, planes*p.OutLen())
+					y64 := make([]float64, len(y32))
+					MaxPool(p, x32, y32, nil, false, planes, 2)
+					MaxPool(p, x64, y64, nil, false, planes, 1)
+					for i := range y32 {
+						if a, b := float64(y32[i]), y64[i]; a != b && !(math.IsNaN(a) && math.IsNaN(b)) {
+							t.Fatalf("width %d window %d stride %d pad %d ceil %v: output %d = %v, want %v", w, k, stride, pad, ceil, i, a, b)
+						}
 					}
 				}
 			}
