@@ -150,6 +150,7 @@ func applyActivation[T floatElem](a activation, dst, src []T) {
 // elements per iteration let the CPU overlap them.
 func reluLoop[T numElem](d, s []T) {
 	s = s[:len(d)]
+	d, s = affinePrefix(d, s, 0, float32(math.Inf(1)))
 	i := 0
 	for ; i+4 <= len(d); i += 4 {
 		x0, x1, x2, x3 := s[i], s[i+1], s[i+2], s[i+3]
@@ -164,6 +165,9 @@ func reluLoop[T numElem](d, s []T) {
 // lo > hi every element becomes hi, as numpy.clip and ONNX specify.
 func clipLoop[T numElem](d, s []T, lo, hi T) {
 	s = s[:len(d)]
+	if hi != 0 || !math.Signbit(float64(hi)) { // the vector kernel leaves hi = −0 out
+		d, s = affinePrefix(d, s, float32(lo), float32(hi))
+	}
 	i := 0
 	for ; i+4 <= len(d); i += 4 {
 		x0, x1, x2, x3 := s[i], s[i+1], s[i+2], s[i+3]
@@ -212,6 +216,22 @@ func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([
 	}
 	n := len(d32) &^ 15
 	vec(d32, any(s).([]float32), n)
+	return d[n:], s[n:]
+}
+
+// affine32Vec, if set, computes dst[i] = min(max(a·src[i] + b, lo), hi) 16 at a time, bit for
+// bit as Go's float32 arithmetic and min/max do, for any hi but −0 (vecmath_amd64.go).
+var affine32Vec func(dst, src []float32, n int, a, b, lo, hi float32)
+
+// affinePrefix clamps the longest prefix of s (float32 only) that affine32Vec handles into d,
+// as 1·x + (−0), which is x exactly, clamped to [lo, hi], and returns the rest of both.
+func affinePrefix[T numElem](d, s []T, lo, hi float32) ([]T, []T) {
+	d32, ok := any(d).([]float32)
+	if !ok || affine32Vec == nil {
+		return d, s
+	}
+	n := len(d32) &^ 15
+	affine32Vec(d32, any(s).([]float32), n, 1, float32(math.Copysign(0, -1)), lo, hi)
 	return d[n:], s[n:]
 }
 

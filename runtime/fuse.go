@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"math"
 	"slices"
 
 	"github.com/dcnet-go/dcnet/internal/conv"
@@ -49,21 +50,15 @@ func fusionReaders(g *onnx.GraphProto, nodes []*onnx.NodeProto) map[string]int {
 // reader and every other input of n exists before that step; it reports
 // whether it did.
 func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
-	if b.readers == nil || canonicalDomain(n.Domain) != "" || len(n.Outputs) != 1 || len(ins) == 0 {
+	s, convOut := b.fusionProducer(n, ins)
+	if s == nil {
 		return false
 	}
-	convOut, at := -1, -1
-	for _, v := range ins {
-		if i, ok := b.producer[v]; ok && i > at {
-			convOut, at = v, i // the latest produced input: the only candidate
-		}
+	if bk, ok := s.kernel.(*batchNormKernel); ok {
+		return b.fuseIntoBatchNorm(bk, s, n, ins, convOut)
 	}
-	if at < 0 {
-		return false
-	}
-	s := b.p.steps[at]
 	ck, ok := s.kernel.(*convKernel)
-	if !ok || len(s.out) != 1 || s.out[0] != convOut || b.readers[b.p.values[convOut].name] != 1 {
+	if !ok {
 		return false
 	}
 	switch n.OpType {
@@ -80,10 +75,65 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 			return false
 		}
 	}
+	b.absorb(s, n, convOut)
+	return true
+}
+
+// fusionProducer returns the step producing the latest-produced input of n, and that value,
+// if n may be fused into it: a fusing plan, a default-domain node with one output, and a step
+// with one output that n alone reads.
+func (b *graphBuilder) fusionProducer(n *Node, ins []int) (*step, int) {
+	if b.readers == nil || canonicalDomain(n.Domain) != "" || len(n.Outputs) != 1 || len(ins) == 0 {
+		return nil, -1
+	}
+	out, at := -1, -1
+	for _, v := range ins {
+		if i, ok := b.producer[v]; ok && i > at {
+			out, at = v, i // the latest produced input: the only candidate
+		}
+	}
+	if at < 0 {
+		return nil, -1
+	}
+	s := b.p.steps[at]
+	if len(s.out) != 1 || s.out[0] != out || b.readers[b.p.values[out].name] != 1 {
+		return nil, -1
+	}
+	return s, out
+}
+
+// absorb makes step s, whose output is the value id out, produce n's output instead.
+func (b *graphBuilder) absorb(s *step, n *Node, out int) {
 	s.fused = append(s.fused, n.Name)
-	out := n.Outputs[0]
-	b.p.values[convOut].name = out
-	b.ids[out] = convOut
+	name := n.Outputs[0]
+	b.p.values[out].name = name
+	b.ids[name] = out
+}
+
+// fuseIntoBatchNorm takes a Relu or Clip n reading an inference BatchNormalization's output
+// (and nothing else) into that step: one pass over memory instead of two, the same values
+// (the clamp applies to the rounded affine result, as the separate kernel would).
+func (b *graphBuilder) fuseIntoBatchNorm(k *batchNormKernel, s *step, n *Node, ins []int, bnOut int) bool {
+	if k.training || k.act || ins[0] != bnOut || slices.Contains(ins[1:], bnOut) || (n.OpType != "Relu" && n.OpType != "Clip") {
+		return false
+	}
+	act, ok, err := decodeActivation(n)
+	if err != nil || !ok || n.Err() != nil {
+		return false
+	}
+	lo, hi := float32(0), float32(math.Inf(1))
+	switch act.kind {
+	case actRelu:
+	case actClip:
+		lo, hi = act.lo, act.hi
+		if hi == 0 && math.Signbit(float64(hi)) {
+			return false // the vector kernel does not order −0 against +0 at the top
+		}
+	default:
+		return false
+	}
+	k.act, k.lo, k.hi = true, lo, hi
+	b.absorb(s, n, bnOut)
 	return true
 }
 

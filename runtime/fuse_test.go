@@ -263,3 +263,60 @@ func TestBatchNormFoldingOnCNN9(t *testing.T) {
 	x := New([]int{8, 1, 28, 28}, randFloat32s(rng, 8*28*28))
 	assertCloseOutputs(t, fused, plain, map[string]*Tensor{fused.Inputs()[0].Name: x}, 1e-5)
 }
+
+// TestBatchNormActivationFusion plans an inference BatchNormalization on a graph input
+// followed by Relu or Clip, with and without fusion: the fused plan has one step fewer, and
+// both agree bit for bit (any NaN for NaN) on values that include ±0, ±Inf and NaN, on planes
+// whose size is not a multiple of the vector width.
+func TestBatchNormActivationFusion(t *testing.T) {
+	rng := rand.New(rand.NewPCG(101, 102))
+	const c, h, w = 3, 5, 7
+	negZero := float32(math.Copysign(0, -1))
+	for _, tail := range [][]*onnx.NodeProto{
+		{fusionNode("Relu", "y", "n")},
+		{fusionNode("Clip", "y", "n", "lo", "hi")},
+		{fusionNode("Clip", "y", "n", "zero", "hi")},
+	} {
+		g := &onnx.GraphProto{Name: proto.String("bn_act")}
+		params := map[string]*Tensor{
+			"scale": New([]int{c}, []float32{1, -2, 0.5}), "shift": New([]int{c}, []float32{negZero, 0.25, -1}),
+			"mean": New([]int{c}, []float32{0, 1, -1}), "var": New([]int{c}, []float32{1, 4, 0.25}),
+			"lo": New([]int{}, []float32{-0.3}), "hi": New([]int{}, []float32{0.4}), "zero": New([]int{}, []float32{0}),
+		}
+		for name, v := range params {
+			tp, err := v.ToProto(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Initializer = append(g.Initializer, tp)
+		}
+		g.Node = append([]*onnx.NodeProto{fusionNode("BatchNormalization", "n", "x", "scale", "shift", "mean", "var")}, tail...)
+		g.Input = []*onnx.ValueInfoProto{{Name: proto.String("x"), Type: tensorTypeOf(Float32)}}
+		g.Output = []*onnx.ValueInfoProto{{Name: proto.String("y")}}
+		m := &onnx.ModelProto{IrVersion: proto.Int64(8), Graph: g,
+			OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}}}
+		x := randFloat32s(rng, 2*c*h*w)
+		special := []float32{0, negZero, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+		for i := range x {
+			if rng.IntN(4) == 0 {
+				x[i] = special[rng.IntN(len(special))]
+			}
+		}
+		feeds := map[string]*Tensor{"x": New([]int{2, c, h, w}, x)}
+		fused, plain := fusedAndPlain(t, func(o ...Option) (*Session, error) { return NewSessionFromModel(m, o...) })
+		ra, rb := runBoth(t, fused, plain, feeds)
+		got, want := ra["y"].Float32s(), rb["y"].Float32s()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+				t.Fatalf("%s: y[%d] (x = %v): fused %v, unfused %v", tail[0].GetOpType(), i, x[i], got[i], want[i])
+			}
+		}
+		_, steps, err := fused.RunProfiled(context.Background(), feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) != 1 || steps[0].OpType != "BatchNormalization" || len(steps[0].Fused) != 1 {
+			t.Errorf("%s: fused plan runs %+v, want one BatchNormalization step with the activation fused", tail[0].GetOpType(), steps)
+		}
+	}
+}

@@ -100,6 +100,10 @@ type batchNormKernel struct {
 	// a, b are the precomputed coefficients for the constant inputs srcs.
 	a, b []float64
 	srcs [4]*Tensor
+	// act is a Relu or Clip fused into an inference step at plan time (fuse.go): the output
+	// is clamped to [lo, hi]. Without one, the bounds are infinite.
+	act    bool
+	lo, hi float32
 }
 
 var batchNormInputs = []string{"scale", "B", "input_mean", "input_var"}
@@ -195,12 +199,48 @@ func (k *batchNormKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	threads := normThreads(rc, x.Len())
 	switch x.dtype {
 	case Float32:
-		channelAffine(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b)
+		if affine32Vec != nil || k.act {
+			lo, hi := k.bounds()
+			channelAffineClamp32(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b, lo, hi)
+		} else {
+			channelAffine(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b)
+		}
 	case Float64:
 		channelAffine(threads, x.Float64s(), y.Float64s(), nb, c, inner, a, b)
+		if k.act {
+			clipLoop(y.Float64s(), y.Float64s(), float64(k.lo), float64(k.hi))
+		}
 	}
 	out[0] = y
 	return nil
+}
+
+// bounds returns the clamp of the fused activation, or infinite bounds.
+func (k *batchNormKernel) bounds() (lo, hi float32) {
+	if k.act {
+		return k.lo, k.hi
+	}
+	return float32(math.Inf(-1)), float32(math.Inf(1))
+}
+
+// channelAffineClamp32 computes y = min(max(a[c]·x + b[c], lo), hi) over x: [N, C, inner], with
+// the vector kernel where there is one (the same roundings as channelAffine), NaN kept.
+func channelAffineClamp32(threads int, x, y []float32, n, c, inner int, a, b []float64, lo, hi float32) {
+	parallel.For(threads, n*c, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			ac, bc := float32(a[r%c]), float32(b[r%c])
+			row := x[r*inner : (r+1)*inner]
+			dst := y[r*inner : (r+1)*inner]
+			done := 0
+			if affine32Vec != nil {
+				done = len(row) &^ 15
+				affine32Vec(dst, row, done, ac, bc, lo, hi)
+			}
+			for i := done; i < len(row); i++ {
+				dst[i] = min(max(ac*row[i]+bc, lo), hi)
+			}
+		}
+	})
 }
 
 // channelAffine computes y = a[c]·x + b[c] over x: [N, C, inner].

@@ -28,8 +28,15 @@ func erf32AVX512(dst, src []float32, n int)
 //go:noescape
 func hardSwish32AVX512(dst, src []float32, n int)
 
+// affine32AVX512 sets dst[i] = min(max(a·src[i] + b, lo), hi) for i < n (n a multiple of 16),
+// bit for bit as Go's float32 arithmetic and min/max give it, for any hi but −0.
+//
+//go:noescape
+func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32)
+
 func init() {
 	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
+		affine32Vec = affine32AVX512
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512
 		hardSwish32Vec = hardSwish32AVX512

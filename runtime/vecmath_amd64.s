@@ -200,3 +200,43 @@ hsloop:
 hsdone:
 	VZEROUPPER
 	RET
+
+// func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32)
+//
+// dst[i] = min(max(a·src[i] + b, lo), hi) for i < n (n a multiple of 16), as Go computes it: a
+// multiply and an add, each rounded; the clamp's operands ordered so that a NaN stays NaN; and,
+// where VMAXPS returns −0 for max(+0, −0), an added zero (+0 when lo is +0, else −0, which
+// changes nothing) that gives Go's +0. (hi = −0 is left to the caller: min(−0, +0) would need
+// the same repair.)
+TEXT ·affine32AVX512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	JEQ  afdone
+	VBROADCASTSS a+56(FP), Z27
+	VBROADCASTSS b+60(FP), Z28
+	VBROADCASTSS lo+64(FP), Z29
+	VBROADCASTSS hi+68(FP), Z30
+	MOVL lo+64(FP), AX
+	MOVL $0x80000000, DX
+	TESTL AX, AX
+	CMOVLEQ AX, DX          // the zero to add: +0 (lo's bits) if lo is +0, else −0
+	VPBROADCASTD DX, Z31
+
+afloop:
+	VMOVUPS     (SI), Z0
+	VMULPS      Z27, Z0, Z0      // a·x
+	VADDPS      Z28, Z0, Z0      // + b
+	VMAXPS      Z0, Z29, Z0      // max(lo, v), NaN stays
+	VADDPS      Z31, Z0, Z0      // Go's max(−0, +0) = +0
+	VMINPS      Z0, Z30, Z0      // min(hi, v), NaN stays
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        CX
+	JNE         afloop
+
+afdone:
+	VZEROUPPER
+	RET

@@ -137,3 +137,32 @@ func TestVectorHardSwishAccuracy(t *testing.T) {
 		t.Logf("hardswish (vector kernel: %v): worst %v ulp", vec != nil, worst)
 	}
 }
+
+// TestVectorReluClip checks that Relu and Clip on float32 (the vector kernel where the CPU has
+// one) give Go's max and min bit for bit, zero signs and NaN included, for bounds of either
+// sign, zero bounds and crossed bounds.
+func TestVectorReluClip(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	special := []float32{0, negZero, 1, -1, 5, -5, 6, 7, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, -1e-40}
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := make([]float32, 0, 100)
+	for len(x) < cap(x) {
+		x = append(x, special[rng.IntN(len(special))])
+	}
+	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b }
+	got := make([]float32, len(x))
+	reluLoop(got, x)
+	for i, v := range x {
+		if want := max(v, 0); !same(got[i], want) {
+			t.Fatalf("relu(%v) = %v, want %v", v, got[i], want)
+		}
+	}
+	for _, b := range [][2]float32{{0, 6}, {negZero, 6}, {-1, 1}, {-1, 0}, {1, -1}, {0.5, 0.5}, {-2, negZero}} {
+		clipLoop(got, x, b[0], b[1])
+		for i, v := range x {
+			if want := min(max(v, b[0]), b[1]); !same(got[i], want) {
+				t.Fatalf("clip(%v, %v, %v) = %v, want %v", v, b[0], b[1], got[i], want)
+			}
+		}
+	}
+}
