@@ -495,7 +495,11 @@ func subLoop[T numElem](d, a, b []T, m stepMode) {
 	}
 }
 
+// mul32Vec, if set, multiplies float32 vectors 16 values at a time (vecmath_amd64.go).
+var mul32Vec func(dst, a, b []float32, n int)
+
 func mulLoop[T numElem](d, a, b []T, m stepMode) {
+	d, a, b = mulPrefix(d, a, b, m)
 	switch m {
 	case stepVV:
 		a, b = a[:len(d)], b[:len(d)]
@@ -513,6 +517,30 @@ func mulLoop[T numElem](d, a, b []T, m stepMode) {
 			d[i] = x * b[i]
 		}
 	}
+}
+
+// mulPrefix multiplies the longest prefix of a float32 run that the vector kernels handle (a
+// broadcast factor as 1·(x·y) clamped to ±Inf, which is x·y exactly) and returns the rest.
+func mulPrefix[T numElem](d, a, b []T, m stepMode) ([]T, []T, []T) {
+	d32, ok := any(d).([]float32)
+	if !ok {
+		return d, a, b
+	}
+	a32, b32 := any(a).([]float32), any(b).([]float32)
+	n := len(d32) &^ 15
+	inf := float32(math.Inf(1))
+	switch {
+	case m == stepVV && mul32Vec != nil:
+		mul32Vec(d32, a32, b32, n)
+		return d[n:], a[n:], b[n:]
+	case m == stepVS && affine32Vec != nil:
+		affine32Vec(d32, a32, n, b32[0], float32(math.Copysign(0, -1)), -inf, inf)
+		return d[n:], a[n:], b
+	case m == stepSV && affine32Vec != nil:
+		affine32Vec(d32, b32, n, a32[0], float32(math.Copysign(0, -1)), -inf, inf)
+		return d[n:], a, b[n:]
+	}
+	return d, a, b
 }
 
 // divLoop divides; integer callers have checked for zero divisors. Dividing

@@ -209,11 +209,25 @@ func globalPool[T float32 | float64](x, y []T, size int, isMax bool, threads int
 				y[p] = best
 				continue
 			}
-			var s float64
-			for _, v := range plane {
-				s += float64(v)
-			}
-			y[p] = T(s / float64(size))
+			y[p] = T(sumFloat64(plane) / float64(size))
 		}
 	})
+}
+
+// sum32Vec, if set, sums float32 values in float64 16 at a time (vecmath_amd64.go).
+var sum32Vec func(x []float32, n int) float64
+
+// sumFloat64 returns the sum of v in float64: with the vector kernel for float32 where there
+// is one (its own order of summation), else in order.
+func sumFloat64[T float32 | float64](v []T) float64 {
+	var s float64
+	if v32, ok := any(v).([]float32); ok && sum32Vec != nil {
+		n := len(v32) &^ 15
+		s = sum32Vec(v32, n)
+		v = v[n:]
+	}
+	for _, x := range v {
+		s += float64(x)
+	}
+	return s
 }

@@ -34,9 +34,22 @@ func hardSwish32AVX512(dst, src []float32, n int)
 //go:noescape
 func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32)
 
+// mul32AVX512 sets dst[i] = a[i]·b[i] for i < n (n a multiple of 16).
+//
+//go:noescape
+func mul32AVX512(dst, a, b []float32, n int)
+
+// sum32AVX512 returns the sum of x[i] for i < n (n a multiple of 16), in float64 with four
+// vector accumulators (a different order of summation than a loop, within float64 rounding).
+//
+//go:noescape
+func sum32AVX512(x []float32, n int) float64
+
 func init() {
 	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
 		affine32Vec = affine32AVX512
+		mul32Vec = mul32AVX512
+		sum32Vec = sum32AVX512
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512
 		hardSwish32Vec = hardSwish32AVX512

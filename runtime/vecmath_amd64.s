@@ -240,3 +240,78 @@ afloop:
 afdone:
 	VZEROUPPER
 	RET
+
+// func mul32AVX512(dst, a, b []float32, n int)
+//
+// dst[i] = a[i]·b[i] for i < n (n a multiple of 16).
+TEXT ·mul32AVX512(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ a_base+24(FP), SI
+	MOVQ b_base+48(FP), DX
+	MOVQ n+72(FP), CX
+	SHRQ $4, CX
+	JEQ  muldone
+
+mulloop:
+	VMOVUPS (SI), Z0
+	VMULPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNE     mulloop
+
+muldone:
+	VZEROUPPER
+	RET
+
+// func sum32AVX512(x []float32, n int) float64
+//
+// The sum of x[i] for i < n (n a multiple of 16) in float64: eight-value halves widened with
+// VCVTPS2PD into four accumulators, added together at the end.
+TEXT ·sum32AVX512(SB), NOSPLIT, $0-40
+	MOVQ x_base+0(FP), SI
+	MOVQ n+24(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	SHRQ $4, CX
+	JEQ  sumreduce
+	TESTQ $1, CX
+	JZ   sumpairs
+	VCVTPS2PD (SI), Z4
+	VCVTPS2PD 32(SI), Z5
+	VADDPD Z4, Z0, Z0
+	VADDPD Z5, Z1, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JZ   sumreduce
+
+sumpairs:
+	VCVTPS2PD (SI), Z4
+	VCVTPS2PD 32(SI), Z5
+	VCVTPS2PD 64(SI), Z6
+	VCVTPS2PD 96(SI), Z7
+	VADDPD Z4, Z0, Z0
+	VADDPD Z5, Z1, Z1
+	VADDPD Z6, Z2, Z2
+	VADDPD Z7, Z3, Z3
+	ADDQ $128, SI
+	SUBQ $2, CX
+	JNE  sumpairs
+
+sumreduce:
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+32(FP)
+	RET

@@ -166,3 +166,55 @@ func TestVectorReluClip(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorMulAndSum checks the float32 multiply loops (vector kernels where the CPU has
+// them) against Go's products bit for bit in every step mode, and the float64 sum of float32
+// values against an in-order sum, for every length up to three vectors and a long one.
+func TestVectorMulAndSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	negZero := float32(math.Copysign(0, -1))
+	special := []float32{0, negZero, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, 3e38}
+	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b }
+	for _, n := range append([]int{1000}, func() []int {
+		var ns []int
+		for i := range 49 {
+			ns = append(ns, i)
+		}
+		return ns
+	}()...) {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			if rng.IntN(6) == 0 {
+				a[i] = special[rng.IntN(len(special))]
+			}
+		}
+		d := make([]float32, n)
+		for _, m := range []stepMode{stepVV, stepVS, stepSV} {
+			if n == 0 && m != stepVV {
+				continue
+			}
+			mulLoop(d, a, b, m)
+			for i := range d {
+				x, y := a[i], b[i]
+				switch m {
+				case stepVS:
+					y = b[0]
+				case stepSV:
+					x = a[0]
+				}
+				if !same(d[i], x*y) {
+					t.Fatalf("n %d mode %d: d[%d] = %v, want %v·%v = %v", n, m, i, d[i], x, y, x*y)
+				}
+			}
+		}
+		var want, scale float64
+		for _, v := range b {
+			want += float64(v)
+			scale += math.Abs(float64(v))
+		}
+		if got := sumFloat64(b); math.Abs(got-want) > 1e-14*scale {
+			t.Fatalf("n %d: sum %v, want %v", n, got, want)
+		}
+	}
+}
