@@ -57,6 +57,9 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 	if bk, ok := s.kernel.(*batchNormKernel); ok {
 		return b.fuseIntoBatchNorm(bk, s, n, ins, convOut)
 	}
+	if h, ok := s.kernel.(halfAsFloat); ok {
+		return b.fuseSiLU(h, s, n, ins, convOut)
+	}
 	ck, ok := s.kernel.(*convKernel)
 	if !ok {
 		return false
@@ -238,4 +241,58 @@ func (k *convKernel) runResidualFallback(rc *RunContext, y, skip *Tensor) (*Tens
 		clipLoop(v, v, k.fuse.min, k.fuse.max)
 	}
 	return out[0], nil
+}
+
+// fuseSiLU turns a Sigmoid step s and the Mul n of its input and its output, Mul(x,
+// Sigmoid(x)) (SiLU, Swish), into one step: for float32, each chunk of y is the sigmoid of x
+// times x while it is in cache; other types run the two kernels as before.
+func (b *graphBuilder) fuseSiLU(h halfAsFloat, s *step, n *Node, ins []int, sigOut int) bool {
+	ak, ok := h.inner.(*activationKernel)
+	if !ok || ak.act.kind != actSigmoid || n.OpType != "Mul" || len(ins) != 2 || len(s.in) != 1 {
+		return false
+	}
+	x := s.in[0]
+	if !(ins[0] == x && ins[1] == sigOut) && !(ins[0] == sigOut && ins[1] == x) {
+		return false
+	}
+	mul, err := safeBuild(arithBuilder(opMul, 2), n)
+	if err != nil || n.Err() != nil {
+		return false
+	}
+	s.kernel = &siluKernel{sigmoid: h, act: ak.act, mul: mul, sigmoidFirst: ins[0] == sigOut}
+	b.absorb(s, n, sigOut)
+	return true
+}
+
+// siluKernel is a Sigmoid and the Mul of its input by its output, fused (fuseSiLU).
+type siluKernel struct {
+	sigmoid, mul Kernel
+	act          activation
+	sigmoidFirst bool // Mul(Sigmoid(x), x) rather than Mul(x, Sigmoid(x))
+}
+
+// Run computes, per chunk of a float32 x, the sigmoids of the same chunks and with the same
+// kernels as the Sigmoid step would, then their products with x, so that the values are those
+// of the two steps; other types run the two kernels.
+func (k *siluKernel) Run(rc *RunContext, in, out []*Tensor) error {
+	x := in[0]
+	if x.dtype != Float32 {
+		sig := []*Tensor{nil}
+		if err := k.sigmoid.Run(rc, in, sig); err != nil {
+			return err
+		}
+		args := []*Tensor{x, sig[0]}
+		if k.sigmoidFirst {
+			args[0], args[1] = sig[0], x
+		}
+		return k.mul.Run(rc, args, out)
+	}
+	y := rc.New(Float32, x.shape...)
+	xs, ys := x.Float32s(), y.Float32s()
+	parallelChunks(rc.threads, len(ys), k.act.cost(), func(lo, hi int) {
+		applyActivation(k.act, ys[lo:hi], xs[lo:hi])
+		mulLoop(ys[lo:hi], xs[lo:hi], ys[lo:hi], stepVV)
+	})
+	out[0] = y
+	return nil
 }
