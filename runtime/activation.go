@@ -190,6 +190,13 @@ func leakyReluLoop[T floatElem](d, s []T, alpha T) {
 
 func hardSigmoidLoop[T floatElem](d, s []T, alpha, beta float64) {
 	s = s[:len(d)]
+	if d32, ok := any(d).([]float32); ok && affine32Vec != nil {
+		// A float32 multiply-add rounded once, as the float64 formula rounded (but for rare
+		// double roundings there): within 1 ulp (TestVectorHardSigmoidAccuracy).
+		n := len(d32) &^ 15
+		affine32Vec(d32, any(s).([]float32), n, float32(alpha), float32(beta), 0, 1, true)
+		d, s = d[n:], s[n:]
+	}
 	for i, x := range s {
 		d[i] = T(min(max(alpha*float64(x)+beta, 0), 1))
 	}
@@ -220,8 +227,9 @@ func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([
 }
 
 // affine32Vec, if set, computes dst[i] = min(max(a·src[i] + b, lo), hi) 16 at a time, bit for
-// bit as Go's float32 arithmetic and min/max do, for any hi but −0 (vecmath_amd64.go).
-var affine32Vec func(dst, src []float32, n int, a, b, lo, hi float32)
+// bit as Go's float32 arithmetic and min/max do (with fused, a·x + b rounded once), for any
+// hi but −0 (vecmath_amd64.go).
+var affine32Vec func(dst, src []float32, n int, a, b, lo, hi float32, fused bool)
 
 // affinePrefix clamps the longest prefix of s (float32 only) that affine32Vec handles into d,
 // as 1·x + (−0), which is x exactly, clamped to [lo, hi], and returns the rest of both.
@@ -231,7 +239,7 @@ func affinePrefix[T numElem](d, s []T, lo, hi float32) ([]T, []T) {
 		return d, s
 	}
 	n := len(d32) &^ 15
-	affine32Vec(d32, any(s).([]float32), n, 1, float32(math.Copysign(0, -1)), lo, hi)
+	affine32Vec(d32, any(s).([]float32), n, 1, float32(math.Copysign(0, -1)), lo, hi, false)
 	return d[n:], s[n:]
 }
 

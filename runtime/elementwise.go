@@ -456,6 +456,7 @@ func arithLoop[T numElem](op arithOp) binLoop[T, T, T] {
 }
 
 func addLoop[T numElem](d, a, b []T, m stepMode) {
+	d, a, b = binaryPrefix(bin32Add, d, a, b, m)
 	switch m {
 	case stepVV:
 		a, b = a[:len(d)], b[:len(d)]
@@ -476,6 +477,7 @@ func addLoop[T numElem](d, a, b []T, m stepMode) {
 }
 
 func subLoop[T numElem](d, a, b []T, m stepMode) {
+	d, a, b = binaryPrefix(bin32Sub, d, a, b, m)
 	switch m {
 	case stepVV:
 		a, b = a[:len(d)], b[:len(d)]
@@ -495,11 +497,8 @@ func subLoop[T numElem](d, a, b []T, m stepMode) {
 	}
 }
 
-// mul32Vec, if set, multiplies float32 vectors 16 values at a time (vecmath_amd64.go).
-var mul32Vec func(dst, a, b []float32, n int)
-
 func mulLoop[T numElem](d, a, b []T, m stepMode) {
-	d, a, b = mulPrefix(d, a, b, m)
+	d, a, b = binaryPrefix(bin32Mul, d, a, b, m)
 	switch m {
 	case stepVV:
 		a, b = a[:len(d)], b[:len(d)]
@@ -519,25 +518,67 @@ func mulLoop[T numElem](d, a, b []T, m stepMode) {
 	}
 }
 
-// mulPrefix multiplies the longest prefix of a float32 run that the vector kernels handle (a
-// broadcast factor as 1·(x·y) clamped to ±Inf, which is x·y exactly) and returns the rest.
-func mulPrefix[T numElem](d, a, b []T, m stepMode) ([]T, []T, []T) {
+// The float32 vector kernels of the arithmetic loops (vecmath_amd64.go), nil where there are
+// none: binary32Vec[op] computes dst[i] = a[i] op b[i]; divBy32Vec a[i]/y and divInto32Vec
+// x/b[i]; the other broadcast forms go through affine32Vec. Each gives Go's float32 result bit
+// for bit, 16 values at a time.
+const (
+	bin32Add = iota
+	bin32Sub
+	bin32Mul
+	bin32Div
+	numBinary32
+)
+
+var (
+	binary32Vec              [numBinary32]func(dst, a, b []float32, n int)
+	divBy32Vec, divInto32Vec func(dst, a []float32, y float32, n int)
+)
+
+// binaryPrefix computes the longest prefix of a float32 run of op that the vector kernels
+// handle and returns the rest. A broadcast operand y is folded into the affine kernel as
+// a·x + b, exactly: x + y as 1·x + y, x − y as 1·x + (−y), y − x as (−1)·x + y, x·y as
+// y·x + (−0); the clamp to ±Inf changes nothing.
+func binaryPrefix[T numElem](op int, d, a, b []T, m stepMode) ([]T, []T, []T) {
 	d32, ok := any(d).([]float32)
-	if !ok {
+	if !ok || binary32Vec[op] == nil {
 		return d, a, b
 	}
 	a32, b32 := any(a).([]float32), any(b).([]float32)
 	n := len(d32) &^ 15
-	inf := float32(math.Inf(1))
-	switch {
-	case m == stepVV && mul32Vec != nil:
-		mul32Vec(d32, a32, b32, n)
+	if n == 0 {
+		return d, a, b
+	}
+	inf, negZero := float32(math.Inf(1)), float32(math.Copysign(0, -1))
+	switch m {
+	case stepVV:
+		binary32Vec[op](d32, a32, b32, n)
 		return d[n:], a[n:], b[n:]
-	case m == stepVS && affine32Vec != nil:
-		affine32Vec(d32, a32, n, b32[0], float32(math.Copysign(0, -1)), -inf, inf)
+	case stepVS:
+		y := b32[0]
+		switch op {
+		case bin32Add:
+			affine32Vec(d32, a32, n, 1, y, -inf, inf, false)
+		case bin32Sub:
+			affine32Vec(d32, a32, n, 1, -y, -inf, inf, false)
+		case bin32Mul:
+			affine32Vec(d32, a32, n, y, negZero, -inf, inf, false)
+		case bin32Div:
+			divBy32Vec(d32, a32, y, n)
+		}
 		return d[n:], a[n:], b
-	case m == stepSV && affine32Vec != nil:
-		affine32Vec(d32, b32, n, a32[0], float32(math.Copysign(0, -1)), -inf, inf)
+	case stepSV:
+		x := a32[0]
+		switch op {
+		case bin32Add:
+			affine32Vec(d32, b32, n, 1, x, -inf, inf, false)
+		case bin32Sub:
+			affine32Vec(d32, b32, n, -1, x, -inf, inf, false)
+		case bin32Mul:
+			affine32Vec(d32, b32, n, x, negZero, -inf, inf, false)
+		case bin32Div:
+			divInto32Vec(d32, b32, x, n)
+		}
 		return d[n:], a, b[n:]
 	}
 	return d, a, b
@@ -547,6 +588,7 @@ func mulPrefix[T numElem](d, a, b []T, m stepMode) ([]T, []T, []T) {
 // by a broadcast float divisor stays a division (not a multiplication by its
 // reciprocal), so results are correctly rounded as in numpy.
 func divLoop[T numElem](d, a, b []T, m stepMode) {
+	d, a, b = binaryPrefix(bin32Div, d, a, b, m)
 	switch m {
 	case stepVV:
 		a, b = a[:len(d)], b[:len(d)]

@@ -234,7 +234,7 @@ func channelAffineClamp32(threads int, x, y []float32, n, c, inner int, a, b []f
 			done := 0
 			if affine32Vec != nil {
 				done = len(row) &^ 15
-				affine32Vec(dst, row, done, ac, bc, lo, hi)
+				affine32Vec(dst, row, done, ac, bc, lo, hi, false)
 			}
 			for i := done; i < len(row); i++ {
 				dst[i] = min(max(ac*row[i]+bc, lo), hi)

@@ -29,15 +29,35 @@ func erf32AVX512(dst, src []float32, n int)
 func hardSwish32AVX512(dst, src []float32, n int)
 
 // affine32AVX512 sets dst[i] = min(max(a·src[i] + b, lo), hi) for i < n (n a multiple of 16),
-// bit for bit as Go's float32 arithmetic and min/max give it, for any hi but −0.
+// bit for bit as Go's float32 arithmetic and min/max give it (with fused, a·x + b rounded
+// once), for any hi but −0.
 //
 //go:noescape
-func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32)
+func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32, fused bool)
 
-// mul32AVX512 sets dst[i] = a[i]·b[i] for i < n (n a multiple of 16).
+// add32AVX512, sub32AVX512, mul32AVX512 and div32AVX512 set dst[i] = a[i] op b[i] for i < n
+// (n a multiple of 16), correctly rounded as Go's float32 arithmetic.
 //
+//go:noescape
+func add32AVX512(dst, a, b []float32, n int)
+
+//go:noescape
+func sub32AVX512(dst, a, b []float32, n int)
+
 //go:noescape
 func mul32AVX512(dst, a, b []float32, n int)
+
+//go:noescape
+func div32AVX512(dst, a, b []float32, n int)
+
+// divBy32AVX512 sets dst[i] = a[i]/y, and divInto32AVX512 dst[i] = x/b[i], for i < n (n a
+// multiple of 16), correctly rounded.
+//
+//go:noescape
+func divBy32AVX512(dst, a []float32, y float32, n int)
+
+//go:noescape
+func divInto32AVX512(dst, b []float32, x float32, n int)
 
 // sum32AVX512 returns the sum of x[i] for i < n (n a multiple of 16), in float64 with four
 // vector accumulators (a different order of summation than a loop, within float64 rounding).
@@ -48,7 +68,8 @@ func sum32AVX512(x []float32, n int) float64
 func init() {
 	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
 		affine32Vec = affine32AVX512
-		mul32Vec = mul32AVX512
+		binary32Vec = [numBinary32]func(dst, a, b []float32, n int){add32AVX512, sub32AVX512, mul32AVX512, div32AVX512}
+		divBy32Vec, divInto32Vec = divBy32AVX512, divInto32AVX512
 		sum32Vec = sum32AVX512
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512

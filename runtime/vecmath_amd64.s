@@ -201,14 +201,14 @@ hsdone:
 	VZEROUPPER
 	RET
 
-// func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32)
+// func affine32AVX512(dst, src []float32, n int, a, b, lo, hi float32, fused bool)
 //
 // dst[i] = min(max(a·src[i] + b, lo), hi) for i < n (n a multiple of 16), as Go computes it: a
-// multiply and an add, each rounded; the clamp's operands ordered so that a NaN stays NaN; and,
-// where VMAXPS returns −0 for max(+0, −0), an added zero (+0 when lo is +0, else −0, which
-// changes nothing) that gives Go's +0. (hi = −0 is left to the caller: min(−0, +0) would need
-// the same repair.)
-TEXT ·affine32AVX512(SB), NOSPLIT, $0-72
+// multiply and an add, each rounded (or, with fused, one multiply-add rounded once); the
+// clamp's operands ordered so that a NaN stays NaN; and, where VMAXPS returns −0 for
+// max(+0, −0), an added zero (+0 when lo is +0, else −0, which changes nothing) that gives Go's
+// +0. (hi = −0 is left to the caller: min(−0, +0) would need the same repair.)
+TEXT ·affine32AVX512(SB), NOSPLIT, $0-73
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ n+48(FP), CX
@@ -223,6 +223,8 @@ TEXT ·affine32AVX512(SB), NOSPLIT, $0-72
 	TESTL AX, AX
 	CMOVLEQ AX, DX          // the zero to add: +0 (lo's bits) if lo is +0, else −0
 	VPBROADCASTD DX, Z31
+	CMPB fused+72(FP), $0
+	JNE  affloop
 
 afloop:
 	VMOVUPS     (SI), Z0
@@ -236,33 +238,98 @@ afloop:
 	ADDQ        $64, DI
 	DECQ        CX
 	JNE         afloop
+	JMP         afdone
+
+affloop:
+	VMOVUPS     (SI), Z0
+	VFMADD213PS Z28, Z27, Z0     // a·x + b, rounded once
+	VMAXPS      Z0, Z29, Z0
+	VADDPS      Z31, Z0, Z0
+	VMINPS      Z0, Z30, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        CX
+	JNE         affloop
 
 afdone:
 	VZEROUPPER
 	RET
 
-// func mul32AVX512(dst, a, b []float32, n int)
+// BINARY32 defines func name(dst, a, b []float32, n int): dst[i] = a[i] op b[i] for i < n (n
+// a multiple of 16), with the vector instruction op (correctly rounded, as Go's float32
+// arithmetic).
+#define BINARY32(name, op) \
+TEXT name(SB), NOSPLIT, $0-80; \
+	MOVQ dst_base+0(FP), DI; \
+	MOVQ a_base+24(FP), SI; \
+	MOVQ b_base+48(FP), DX; \
+	MOVQ n+72(FP), CX; \
+	SHRQ $4, CX; \
+	JEQ  2(PC); \
+	JMP  3(PC); \
+	VZEROUPPER; \
+	RET; \
+	VMOVUPS (SI), Z0; \
+	op      (DX), Z0, Z0; \
+	VMOVUPS Z0, (DI); \
+	ADDQ    $64, SI; \
+	ADDQ    $64, DX; \
+	ADDQ    $64, DI; \
+	DECQ    CX; \
+	JNE     -7(PC); \
+	VZEROUPPER; \
+	RET
+
+BINARY32(·add32AVX512, VADDPS)
+BINARY32(·sub32AVX512, VSUBPS)
+BINARY32(·mul32AVX512, VMULPS)
+BINARY32(·div32AVX512, VDIVPS)
+
+// func divBy32AVX512(dst, a []float32, y float32, n int)
 //
-// dst[i] = a[i]·b[i] for i < n (n a multiple of 16).
-TEXT ·mul32AVX512(SB), NOSPLIT, $0-80
+// dst[i] = a[i]/y for i < n (n a multiple of 16), correctly rounded.
+TEXT ·divBy32AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst_base+0(FP), DI
 	MOVQ a_base+24(FP), SI
-	MOVQ b_base+48(FP), DX
-	MOVQ n+72(FP), CX
+	VBROADCASTSS y+48(FP), Z1
+	MOVQ n+56(FP), CX
 	SHRQ $4, CX
-	JEQ  muldone
+	JEQ  divbydone
 
-mulloop:
+divbyloop:
 	VMOVUPS (SI), Z0
-	VMULPS  (DX), Z0, Z0
+	VDIVPS  Z1, Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ    $64, SI
-	ADDQ    $64, DX
 	ADDQ    $64, DI
 	DECQ    CX
-	JNE     mulloop
+	JNE     divbyloop
 
-muldone:
+divbydone:
+	VZEROUPPER
+	RET
+
+// func divInto32AVX512(dst, b []float32, x float32, n int)
+//
+// dst[i] = x/b[i] for i < n (n a multiple of 16), correctly rounded.
+TEXT ·divInto32AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst_base+0(FP), DI
+	MOVQ b_base+24(FP), SI
+	VBROADCASTSS x+48(FP), Z1
+	MOVQ n+56(FP), CX
+	SHRQ $4, CX
+	JEQ  divintodone
+
+divintoloop:
+	VDIVPS  (SI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNE     divintoloop
+
+divintodone:
 	VZEROUPPER
 	RET
 

@@ -167,54 +167,97 @@ func TestVectorReluClip(t *testing.T) {
 	}
 }
 
-// TestVectorMulAndSum checks the float32 multiply loops (vector kernels where the CPU has
-// them) against Go's products bit for bit in every step mode, and the float64 sum of float32
-// values against an in-order sum, for every length up to three vectors and a long one.
-func TestVectorMulAndSum(t *testing.T) {
+// TestVectorArithmeticAndSum checks the float32 add, subtract, multiply and divide loops
+// (vector kernels where the CPU has them) against Go's arithmetic bit for bit in every step
+// mode, zero signs, infinities and NaN included, and the float64 sum of float32 values against
+// an in-order sum, for every length up to three vectors and a long one.
+func TestVectorArithmeticAndSum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	negZero := float32(math.Copysign(0, -1))
-	special := []float32{0, negZero, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, 3e38}
+	special := []float32{0, negZero, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, 3e38, 1e-45}
 	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b }
-	for _, n := range append([]int{1000}, func() []int {
-		var ns []int
-		for i := range 49 {
-			ns = append(ns, i)
-		}
-		return ns
-	}()...) {
+	ops := []struct {
+		name string
+		loop binLoop[float32, float32, float32]
+		f    func(x, y float32) float32
+	}{
+		{"add", addLoop[float32], func(x, y float32) float32 { return x + y }},
+		{"sub", subLoop[float32], func(x, y float32) float32 { return x - y }},
+		{"mul", mulLoop[float32], func(x, y float32) float32 { return x * y }},
+		{"div", divLoop[float32], func(x, y float32) float32 { return x / y }},
+	}
+	lengths := []int{1000}
+	for i := range 49 {
+		lengths = append(lengths, i)
+	}
+	for _, n := range lengths {
 		a, b := make([]float32, n), make([]float32, n)
 		for i := range a {
 			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 			if rng.IntN(6) == 0 {
 				a[i] = special[rng.IntN(len(special))]
 			}
+			if rng.IntN(6) == 0 {
+				b[i] = special[rng.IntN(len(special))]
+			}
 		}
 		d := make([]float32, n)
-		for _, m := range []stepMode{stepVV, stepVS, stepSV} {
-			if n == 0 && m != stepVV {
-				continue
-			}
-			mulLoop(d, a, b, m)
-			for i := range d {
-				x, y := a[i], b[i]
-				switch m {
-				case stepVS:
-					y = b[0]
-				case stepSV:
-					x = a[0]
+		for _, op := range ops {
+			for _, m := range []stepMode{stepVV, stepVS, stepSV} {
+				if n == 0 && m != stepVV {
+					continue
 				}
-				if !same(d[i], x*y) {
-					t.Fatalf("n %d mode %d: d[%d] = %v, want %v·%v = %v", n, m, i, d[i], x, y, x*y)
+				op.loop(d, a, b, m)
+				for i := range d {
+					x, y := a[i], b[i]
+					switch m {
+					case stepVS:
+						y = b[0]
+					case stepSV:
+						x = a[0]
+					}
+					if want := op.f(x, y); !same(d[i], want) {
+						t.Fatalf("%s n %d mode %d: d[%d] = %v, want %v (%v, %v)", op.name, n, m, i, d[i], want, x, y)
+					}
 				}
 			}
 		}
 		var want, scale float64
 		for _, v := range b {
-			want += float64(v)
-			scale += math.Abs(float64(v))
+			if v == v && !math.IsInf(float64(v), 0) {
+				want += float64(v)
+				scale += math.Abs(float64(v))
+			}
 		}
-		if got := sumFloat64(b); math.Abs(got-want) > 1e-14*scale {
+		clean := make([]float32, 0, n)
+		for _, v := range b {
+			if v == v && !math.IsInf(float64(v), 0) {
+				clean = append(clean, v)
+			}
+		}
+		if got := sumFloat64(clean); math.Abs(got-want) > 1e-14*scale {
 			t.Fatalf("n %d: sum %v, want %v", n, got, want)
+		}
+	}
+}
+
+// TestVectorHardSigmoidAccuracy compares float32 HardSigmoid (the vector kernel where the CPU
+// has one) with the float64 formula rounded once: within 1 ulp, exactly 0 and 1 where the
+// formula clamps, NaN for NaN.
+func TestVectorHardSigmoidAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	x := []float32{0, float32(math.Copysign(0, -1)), -3, 3, -2.5, 2.5, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for len(x) < 4096 {
+		x = append(x, float32(rng.NormFloat64()*4))
+	}
+	for _, ab := range [][2]float64{{0.2, 0.5}, {1.0 / 6, 0.5}, {float64(float32(1.0 / 6)), 0.5}} {
+		got := make([]float32, len(x))
+		hardSigmoidLoop(got, x, ab[0], ab[1])
+		for i, v := range x {
+			want := float32(min(max(float64(float32(ab[0]))*float64(v)+float64(float32(ab[1])), 0), 1))
+			if d := ulpDiff(got[i], want); d > 1 || (want == 0 || want == 1) && got[i] != want {
+				t.Fatalf("alpha %v beta %v: hardsigmoid(%v) = %v, want %v (%v ulp)", ab[0], ab[1], v, got[i], want, d)
+			}
 		}
 	}
 }
