@@ -36,6 +36,12 @@ func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
 //go:noescape
 func adds32AVX2(dst, src []float32, rows, cols, dstStride, srcStride int)
 
+// divs32AVX2 sets dst[i] /= d for i < n, n a multiple of 8, correctly rounded (see
+// divsGeneric).
+//
+//go:noescape
+func divs32AVX2(dst []float32, n int, d float32)
+
 // maxes32AVX2 sets dst[i] = max(dst[i], src[i]) for i < n, n a multiple of 8, with NaN
 // propagating from either side (see maxesGeneric).
 //

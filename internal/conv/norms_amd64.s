@@ -297,3 +297,25 @@ maxesLoop:
 maxesDone:
 	VZEROUPPER
 	RET
+
+// func divs32AVX2(dst []float32, n int, d float32)
+//
+// dst[i] /= d for i < n (n a multiple of 8), correctly rounded (VDIVPS), as the Go loop.
+TEXT ·divs32AVX2(SB), NOSPLIT, $0-36
+	MOVQ dst_base+0(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS d+32(FP), Y1
+	SHRQ $3, CX
+	JEQ  divsDone
+
+divsLoop:
+	VMOVUPS (DI), Y0
+	VDIVPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     divsLoop
+
+divsDone:
+	VZEROUPPER
+	RET

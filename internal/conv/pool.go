@@ -159,20 +159,43 @@ func maxBorder[T Poolable](yrow, xrow []T, pw *poolWalk) {
 	}
 }
 
-// poolStride1 reports whether maxPoolStride1Plane32 takes the plane: a 2-D window with unit
-// strides and dilations whose output rows are as wide as the input's ("same" padding, the
-// inception branches' 3×3 pools).
+// poolStride1 reports whether the whole-plane float32 pools take the plane: a 2-D window with
+// unit strides and dilations (the inception branches' 3×3 pools).
 func poolStride1(pw *poolWalk) bool {
 	h, w := pw.axes[1], pw.axes[2]
 	return pw.axes[0].In == 1 && pw.axes[0].K == 1 && h.Stride == 1 && w.Stride == 1 && pw.dh == 1 && pw.dw == 1 &&
-		w.Out() == w.In && pw.interior[1] > pw.interior[0]
+		pw.interior[1] > pw.interior[0]
 }
 
-// maxPoolStride1Plane32 is MaxPool of one float32 plane with unit strides and same-width
-// output rows, separably over the whole plane: the vertical maxima V (OutH rows of W values)
-// are long vector passes over consecutive input rows, one per tap, and the outputs one pass
-// per horizontal tap over V as one flat row (OutW = W, so output and V differ by a constant
-// offset); the outputs whose windows leave a row are then redone from V row by row.
+// horizontalPasses sets the interior outputs [l, r) of every output row of yp (rows of ow
+// values) to the fold (fold(dst, src) combines src into dst) of the K horizontally shifted
+// windows of v (rows of w values). When ow = w the rows are one flat span (the values
+// written between rows are border outputs, which the caller redoes); otherwise row by row.
+func horizontalPasses(pw *poolWalk, yp, v []float32, oh int, fold func(dst, src []float32)) {
+	wAx := pw.axes[2]
+	w, ow := pw.w, wAx.Out()
+	l, r := pw.interior[0], pw.interior[1]
+	off := l - wAx.PadBegin
+	pass := func(span []float32, at int) {
+		copy(span, v[at:at+len(span)])
+		for k := 1; k < wAx.K; k++ {
+			fold(span, v[at+k:at+k+len(span)])
+		}
+	}
+	if ow == w {
+		pass(yp[l:(oh-1)*w+r], off)
+		return
+	}
+	for o := range oh {
+		pass(yp[o*ow+l:o*ow+r], o*w+off)
+	}
+}
+
+// maxPoolStride1Plane32 is MaxPool of one float32 plane with unit strides (poolStride1),
+// separably over the whole plane: the vertical maxima V (OutH rows of W values) are long
+// vector passes over consecutive input rows, one per tap, and the interior outputs one pass
+// per horizontal tap over V (horizontalPasses); the outputs whose windows leave a row are
+// then redone from V row by row.
 func maxPoolStride1Plane32(pw *poolWalk, xp, yp []float32, scratch *[]float32) {
 	hAx, wAx := pw.axes[1], pw.axes[2]
 	w, oh := pw.w, hAx.Out()
@@ -211,17 +234,11 @@ func maxPoolStride1Plane32(pw *poolWalk, xp, yp []float32, scratch *[]float32) {
 			maxRows32(block, xp[first+k*w:first+k*w+len(block)])
 		}
 	}
-	// Horizontal, interior columns of every row at once.
-	l, r := pw.interior[0], pw.interior[1]
-	span := yp[l : (oh-1)*w+r]
-	off := l - wAx.PadBegin
-	copy(span, v[off:off+len(span)])
-	for k := 1; k < wAx.K; k++ {
-		maxRows32(span, v[off+k:off+k+len(span)])
-	}
+	horizontalPasses(pw, yp, v, oh, maxRows32)
 	lowest := float32(math.Inf(-1))
+	outW := wAx.Out()
 	for o := range oh {
-		yrow, vrow := yp[o*w:(o+1)*w], v[o*w:(o+1)*w]
+		yrow, vrow := yp[o*outW:(o+1)*outW], v[o*w:(o+1)*w]
 		for _, ow := range pw.border {
 			yrow[ow] = lowest
 		}
@@ -491,8 +508,13 @@ func lowestValue[T Poolable]() T {
 func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, planes, threads int) {
 	pw := newPoolWalk(p)
 	parallel.For(threads, planes, func(lo, hi int) {
+		var scratch []float32
 		for pl := lo; pl < hi; pl++ {
 			xp, yp := x[pl*pw.inLen:(pl+1)*pw.inLen], y[pl*pw.outLen:(pl+1)*pw.outLen]
+			if x32, ok := any(xp).([]float32); ok && poolStride1(pw) {
+				avgPoolStride1Plane32(pw, x32, any(yp).([]float32), countPad, &scratch)
+				continue
+			}
 			poolRows(pw, yp, func(yrow []T, a, b span) {
 				clear(yrow)
 				poolInputRows(pw, xp, a, b, func(xrow []T) { sumRow(yrow, xrow, pw) })
@@ -510,6 +532,92 @@ func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, p
 			})
 		}
 	})
+}
+
+// avgPoolStride1Plane32 is AveragePool of one float32 plane with unit strides (poolStride1),
+// separably over the whole plane as maxPoolStride1Plane32: the
+// vertical sums V, then the horizontal sums of V as one flat row, the border outputs redone
+// row by row, and the divisions by the window counts. (It sums the rows of each window
+// column first, then the columns: another order than the row-by-row path, within float32
+// rounding of it.)
+func avgPoolStride1Plane32(pw *poolWalk, xp, yp []float32, countPad bool, scratch *[]float32) {
+	hAx, wAx := pw.axes[1], pw.axes[2]
+	w, oh := pw.w, hAx.Out()
+	if cap(*scratch) < oh*w {
+		*scratch = make([]float32, oh*w)
+	}
+	v := (*scratch)[:oh*w]
+	a, b := oh, oh
+	for o, sp := range pw.sh {
+		if sp.lo == 0 && sp.hi == hAx.K {
+			a, b = min(a, o), o+1
+		}
+	}
+	for o, sp := range pw.sh {
+		if o >= a && o < b {
+			continue
+		}
+		row := v[o*w : (o+1)*w]
+		clear(row)
+		for k := sp.lo; k < sp.hi; k++ {
+			addRows32(row, xp[(sp.start+k)*w:][:w], 1, w, 0, 0)
+		}
+	}
+	if b > a {
+		block := v[a*w : b*w]
+		first := (a - hAx.PadBegin) * w
+		copy(block, xp[first:first+len(block)])
+		for k := 1; k < hAx.K; k++ {
+			addRows32(block, xp[first+k*w:first+k*w+len(block)], 1, len(block), 0, 0)
+		}
+	}
+	horizontalPasses(pw, yp, v, oh, func(dst, src []float32) { addRows32(dst, src, 1, len(dst), 0, 0) })
+	l, r := pw.interior[0], pw.interior[1]
+	outW := wAx.Out()
+	for o, sp := range pw.sh {
+		yrow, vrow := yp[o*outW:(o+1)*outW], v[o*w:(o+1)*w]
+		for _, ow := range pw.border {
+			c := pw.sw[ow]
+			var s float32
+			for k := c.lo; k < c.hi; k++ {
+				s += vrow[c.start+k*pw.dw]
+			}
+			yrow[ow] = s
+		}
+		rows := sp.hi - sp.lo
+		if countPad {
+			rows = sp.padded
+		}
+		divRow32(yrow[l:r], float32(rows*wAx.K))
+		for _, ow := range pw.border {
+			c := pw.sw[ow]
+			n := c.hi - c.lo
+			if countPad {
+				n = c.padded
+			}
+			yrow[ow] /= float32(rows * n)
+		}
+	}
+}
+
+// divRow32 divides every value of row by d with the active row kernel.
+func divRow32(row []float32, d float32) {
+	n8 := len(row) &^ 7
+	k := activeRow.Load()
+	if k.divs32 == nil {
+		k = genericRowKernel
+	}
+	k.divs32(row, n8, d)
+	for i := n8; i < len(row); i++ {
+		row[i] /= d
+	}
+}
+
+// divsGeneric is the portable divs32: dst[i] /= d for i < n.
+func divsGeneric(dst []float32, n int, d float32) {
+	for i := range dst[:n] {
+		dst[i] /= d
+	}
 }
 
 // sumRow adds one input row's taps of every window column to a row of sums, tap by tap across

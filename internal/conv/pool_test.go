@@ -269,3 +269,39 @@ func TestPool3s2Kernel(t *testing.T) {
 		}
 	}
 }
+
+// TestAveragePoolStride1 compares the float32 whole-plane average pool (unit strides) with
+// the float64 row-by-row path on the same values: 3×3 and 5×5 windows with "same", no and
+// uneven padding, with and without counting the padding, on planes narrower and wider than a
+// vector, within float32 rounding.
+func TestAveragePoolStride1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, hw := range [][2]int{{1, 1}, {3, 5}, {8, 8}, {17, 17}, {35, 35}, {6, 40}} {
+		for _, k := range []int{3, 5} {
+			for _, countPad := range []bool{false, true} {
+				for _, pads := range [][2]int{{k / 2, k / 2}, {0, 0}, {1, 0}} {
+					p := NewPoolGeometry([]Window{{In: hw[0], K: k, Stride: 1, Dilation: 1, PadBegin: pads[0], PadEnd: pads[1]},
+						{In: hw[1], K: k, Stride: 1, Dilation: 1, PadBegin: pads[0], PadEnd: pads[1]}})
+					if p.Check() != nil {
+						continue
+					}
+					const planes = 3
+					x32 := randFloats(rng, planes*p.InLen())
+					x64 := make([]float64, len(x32))
+					for i, v := range x32 {
+						x64[i] = float64(v)
+					}
+					y32 := make([]float32, planes*p.OutLen())
+					y64 := make([]float64, len(y32))
+					AveragePool(p, x32, y32, countPad, planes, 2)
+					AveragePool(p, x64, y64, countPad, planes, 1)
+					for i := range y32 {
+						if math.Abs(float64(y32[i])-y64[i]) > 1e-6*(1+math.Abs(y64[i])) {
+							t.Fatalf("%dx%d window %d pads %v countPad %v: output %d = %v, want %v", hw[0], hw[1], k, pads, countPad, i, y32[i], y64[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

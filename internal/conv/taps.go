@@ -73,6 +73,8 @@ type rowKernel struct {
 	// maxes32 folds src into dst by elementwise maximum over the first n values, n a multiple
 	// of 8 (max pooling, pool.go).
 	maxes32 func(dst, src []float32, n int)
+	// divs32 divides the first n values of dst by d, n a multiple of 8 (average pooling).
+	divs32 func(dst []float32, n int, d float32)
 	// packMasked, if not nil, packs unit-stride patch panels with masked vector loads
 	// (packer.go).
 	packMasked func(p *maskedPackArgs)
@@ -90,7 +92,7 @@ type rowKernel struct {
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
 	adds: addsGeneric[float64], adds32: addsGeneric[float32],
-	maxes32: maxesGeneric, usable: func() bool { return true }}
+	maxes32: maxesGeneric, divs32: divsGeneric, usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]
 
