@@ -1,6 +1,9 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // padMode is how Pad fills the border.
 type padMode int
@@ -128,6 +131,15 @@ func (k *padKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	// Allocate first: rc.New enforces the session's size limit before the
 	// per-axis maps (one entry per output index) are built.
 	y := rc.New(x.dtype, shape...)
+	if k.mode == padConstant && x.dtype == Float32 && x.Rank() > 0 && y.Len() > 0 {
+		var v float32 // nil fill: zero
+		if fill != nil {
+			v = fill.Float32s()[0]
+		}
+		padRows32(rc, y.Float32s(), x.Float32s(), x.shape, axes, v)
+		out[0] = y
+		return nil
+	}
 	st := stridesOf(x.shape)
 	maps := make([]axisMap, x.Rank())
 	for d, e := range axes {
@@ -267,4 +279,52 @@ func (m padMode) String() string {
 		return "wrap"
 	}
 	return "constant"
+}
+
+// padRows32 is constant-mode Pad of float32 x: [..., W] into y, a row (the last axis) at a
+// time: an output row either lies in the padding of an outer axis (all fill) or is the kept
+// part of one input row between its fills, a contiguous copy.
+func padRows32(rc *RunContext, y, x []float32, shape []int, axes []padExtent, fill float32) {
+	rank := len(shape)
+	last := axes[rank-1]
+	width, inW := last.n(), shape[rank-1]
+	rows := len(y) / width
+	parallelChunks(rc.threads, rows, max(1, width/8), func(lo, hi int) {
+		idx := make([]int, rank-1)
+		for r := lo; r < hi; r++ {
+			// The row's coordinates in the outer output axes, and its input row if any.
+			rem, src, inside := r, 0, true
+			for d := rank - 2; d >= 0; d-- {
+				n := axes[d].n()
+				idx[d], rem = rem%n, rem/n
+			}
+			for d := range rank - 1 {
+				j := idx[d] - axes[d].padB
+				if j < 0 || j >= axes[d].kept {
+					inside = false
+					break
+				}
+				src = src*shape[d] + axes[d].cropB + j
+			}
+			row := y[r*width : (r+1)*width]
+			if !inside {
+				fillFloat32s(row, fill)
+				continue
+			}
+			fillFloat32s(row[:last.padB], fill)
+			copy(row[last.padB:last.padB+last.kept], x[src*inW+last.cropB:])
+			fillFloat32s(row[last.padB+last.kept:], fill)
+		}
+	})
+}
+
+// fillFloat32s sets every value of s to v.
+func fillFloat32s(s []float32, v float32) {
+	if v == 0 && !math.Signbit(float64(v)) {
+		clear(s)
+		return
+	}
+	for i := range s {
+		s[i] = v
+	}
 }
