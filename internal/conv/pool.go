@@ -167,6 +167,51 @@ func poolStride1(pw *poolWalk) bool {
 		pw.interior[1] > pw.interior[0]
 }
 
+// verticalPasses sets v (OutH rows of W values, from *scratch) to the fold (fold(dst, src)
+// combines src into dst) of the input rows under each output row's window, and returns it:
+// the rows whose windows lie wholly inside the plane as one block, a long vector pass per
+// tap over consecutive input rows; the others row by row; a row whose window holds no input
+// row gets empty.
+func verticalPasses(pw *poolWalk, xp []float32, scratch *[]float32, empty float32, fold func(dst, src []float32)) []float32 {
+	hAx := pw.axes[1]
+	w, oh := pw.w, hAx.Out()
+	if cap(*scratch) < oh*w {
+		*scratch = make([]float32, oh*w)
+	}
+	v := (*scratch)[:oh*w]
+	a, b := oh, oh // rows [a, b) have all KH taps inside the plane
+	for o, sp := range pw.sh {
+		if sp.lo == 0 && sp.hi == hAx.K {
+			a, b = min(a, o), o+1
+		}
+	}
+	for o, sp := range pw.sh {
+		if o >= a && o < b {
+			continue
+		}
+		row := v[o*w : (o+1)*w]
+		if sp.lo >= sp.hi {
+			for i := range row {
+				row[i] = empty
+			}
+			continue
+		}
+		copy(row, xp[(sp.start+sp.lo)*w:][:w])
+		for k := sp.lo + 1; k < sp.hi; k++ {
+			fold(row, xp[(sp.start+k)*w:][:w])
+		}
+	}
+	if b > a {
+		block := v[a*w : b*w]
+		first := (a - hAx.PadBegin) * w
+		copy(block, xp[first:first+len(block)])
+		for k := 1; k < hAx.K; k++ {
+			fold(block, xp[first+k*w:first+k*w+len(block)])
+		}
+	}
+	return v
+}
+
 // horizontalPasses sets the interior outputs [l, r) of every output row of yp (rows of ow
 // values) to the fold (fold(dst, src) combines src into dst) of the K horizontally shifted
 // windows of v (rows of w values). When ow = w the rows are one flat span (the values
@@ -197,43 +242,9 @@ func horizontalPasses(pw *poolWalk, yp, v []float32, oh int, fold func(dst, src 
 // per horizontal tap over V (horizontalPasses); the outputs whose windows leave a row are
 // then redone from V row by row.
 func maxPoolStride1Plane32(pw *poolWalk, xp, yp []float32, scratch *[]float32) {
-	hAx, wAx := pw.axes[1], pw.axes[2]
-	w, oh := pw.w, hAx.Out()
-	if cap(*scratch) < oh*w {
-		*scratch = make([]float32, oh*w)
-	}
-	v := (*scratch)[:oh*w]
-	// Vertical: rows [a, b) have all KH taps inside the plane.
-	a, b := oh, oh
-	for o, sp := range pw.sh {
-		if sp.lo == 0 && sp.hi == hAx.K {
-			a, b = min(a, o), o+1
-		}
-	}
-	for o, sp := range pw.sh {
-		if o >= a && o < b {
-			continue
-		}
-		row := v[o*w : (o+1)*w]
-		if sp.lo >= sp.hi {
-			for i := range row {
-				row[i] = float32(math.Inf(-1))
-			}
-			continue
-		}
-		copy(row, xp[(sp.start+sp.lo)*w:][:w])
-		for k := sp.lo + 1; k < sp.hi; k++ {
-			maxRows32(row, xp[(sp.start+k)*w:][:w])
-		}
-	}
-	if b > a {
-		block := v[a*w : b*w]
-		first := (a - hAx.PadBegin) * w
-		copy(block, xp[first:first+len(block)])
-		for k := 1; k < hAx.K; k++ {
-			maxRows32(block, xp[first+k*w:first+k*w+len(block)])
-		}
-	}
+	wAx := pw.axes[2]
+	w, oh := pw.w, pw.axes[1].Out()
+	v := verticalPasses(pw, xp, scratch, float32(math.Inf(-1)), maxRows32)
 	horizontalPasses(pw, yp, v, oh, maxRows32)
 	lowest := float32(math.Inf(-1))
 	outW := wAx.Out()
@@ -541,37 +552,11 @@ func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, p
 // column first, then the columns: another order than the row-by-row path, within float32
 // rounding of it.)
 func avgPoolStride1Plane32(pw *poolWalk, xp, yp []float32, countPad bool, scratch *[]float32) {
-	hAx, wAx := pw.axes[1], pw.axes[2]
-	w, oh := pw.w, hAx.Out()
-	if cap(*scratch) < oh*w {
-		*scratch = make([]float32, oh*w)
-	}
-	v := (*scratch)[:oh*w]
-	a, b := oh, oh
-	for o, sp := range pw.sh {
-		if sp.lo == 0 && sp.hi == hAx.K {
-			a, b = min(a, o), o+1
-		}
-	}
-	for o, sp := range pw.sh {
-		if o >= a && o < b {
-			continue
-		}
-		row := v[o*w : (o+1)*w]
-		clear(row)
-		for k := sp.lo; k < sp.hi; k++ {
-			addRows32(row, xp[(sp.start+k)*w:][:w], 1, w, 0, 0)
-		}
-	}
-	if b > a {
-		block := v[a*w : b*w]
-		first := (a - hAx.PadBegin) * w
-		copy(block, xp[first:first+len(block)])
-		for k := 1; k < hAx.K; k++ {
-			addRows32(block, xp[first+k*w:first+k*w+len(block)], 1, len(block), 0, 0)
-		}
-	}
-	horizontalPasses(pw, yp, v, oh, func(dst, src []float32) { addRows32(dst, src, 1, len(dst), 0, 0) })
+	wAx := pw.axes[2]
+	w, oh := pw.w, pw.axes[1].Out()
+	add := func(dst, src []float32) { addRows32(dst, src, 1, len(dst), 0, 0) }
+	v := verticalPasses(pw, xp, scratch, 0, add)
+	horizontalPasses(pw, yp, v, oh, add)
 	l, r := pw.interior[0], pw.interior[1]
 	outW := wAx.Out()
 	for o, sp := range pw.sh {
