@@ -55,6 +55,7 @@ type workflowFlags struct {
 	rhoPercentile       float64
 	opEpochs, allEpochs int
 	lr                  float64
+	nesterov            bool
 	distill, temp       float64
 	limit, testLimit    int
 	name                string
@@ -72,6 +73,7 @@ func runWorkflow(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&f.opEpochs, "op-epochs", 1, "epochs training the operators' bias, α, ρ (β) only")
 	fs.IntVar(&f.allEpochs, "all-epochs", 2, "epochs training everything afterwards")
 	fs.Float64Var(&f.lr, "lr", 0.01, "learning rate of both fine-tuning stages (cosine schedule)")
+	fs.BoolVar(&f.nesterov, "nesterov", true, "Nesterov momentum in both fine-tuning stages, as in the training recipe (--nesterov=false: plain momentum)")
 	fs.Float64Var(&f.distill, "distill", 0, "weight of distillation from the source model next to the labels' cross-entropy (0: labels only)")
 	fs.Float64Var(&f.temp, "temperature", 4, "distillation temperature")
 	fs.IntVar(&f.limit, "limit", 0, "fine-tune on the first N training images (0: all)")
@@ -172,7 +174,7 @@ func workflowOp(ctx context.Context, f workflowFlags, src *onnx.ModelProto, op c
 	rho := train.RhoParams(m)
 
 	out.OpRecipe = finetuneRecipe(f.opEpochs, f.lr)
-	out.OpRecipe.Seed, out.OpRecipe.Threads = f.seed, f.threads
+	out.OpRecipe.Seed, out.OpRecipe.Threads, out.OpRecipe.Nesterov = f.seed, f.threads, f.nesterov
 	out.OpRecipe.setDistill(f.distill, f.temp)
 	fmt.Fprintf(log, "%v: training bias, α, ρ for %d epoch(s)\n", op, f.opEpochs)
 	stage1, err := fit(ctx, m, data, test, fitOptions{recipe: out.OpRecipe, trainable: func(n string) bool { return opParams[n] },
@@ -186,7 +188,7 @@ func workflowOp(ctx context.Context, f workflowFlags, src *onnx.ModelProto, op c
 	}
 
 	out.AllRecipe = finetuneRecipe(f.allEpochs, f.lr)
-	out.AllRecipe.Seed, out.AllRecipe.Threads = f.seed, f.threads
+	out.AllRecipe.Seed, out.AllRecipe.Threads, out.AllRecipe.Nesterov = f.seed, f.threads, f.nesterov
 	out.AllRecipe.setDistill(f.distill, f.temp)
 	fmt.Fprintf(log, "%v: training everything for %d epoch(s)\n", op, f.allEpochs)
 	stage2, err := fit(ctx, stage1.model, data, test, fitOptions{recipe: out.AllRecipe, rho: rho, progress: log, teacher: src})

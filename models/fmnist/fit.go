@@ -49,7 +49,8 @@ func anchorsRecipe() recipe {
 
 // finetuneRecipe is dcconvert finetune's default recipe with the given
 // epochs and rate: SGD momentum 0.9, weight decay 5e-4, cosine schedule,
-// batch 256, flips.
+// batch 256, flips (the workflow adds Nesterov momentum, as in the
+// training recipe, unless --nesterov=false).
 func finetuneRecipe(epochs int, lr float64) recipe {
 	return recipe{Epochs: epochs, Batch: 256, LR: lr, Schedule: "cosine", Momentum: 0.9, WeightDecay: 5e-4, Flip: true}
 }

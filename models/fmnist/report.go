@@ -225,8 +225,8 @@ func (d *reportData) table() string {
 	sort.Strings(names)
 	for _, n := range names {
 		w := d.workflows[n]
-		fmt.Fprintf(&b, "Conversion of `%s` (test accuracy %.2f %%; weighted operators, calibrated on %d training images, ρ at the %.0fth percentile), then fine-tuning (SGD momentum 0.9, weight decay 5e-4, cosine schedule, lr %.3g, batch 256, flips); test accuracy %% on %d images, Go / PyTorch (anchors):\n\n",
-			w.Source, 100*w.SourceAccuracy, w.CalibSamples, 100*w.RhoPercentile, lrOf(w), w.TestSamples)
+		fmt.Fprintf(&b, "Conversion of `%s` (test accuracy %.2f %%; weighted operators, calibrated on %d training images, ρ at the %.0fth percentile), then fine-tuning (SGD, %smomentum 0.9, weight decay 5e-4, cosine schedule, lr %.3g, batch 256, flips); test accuracy %% on %d images, Go / PyTorch (anchors):\n\n",
+			w.Source, 100*w.SourceAccuracy, w.CalibSamples, 100*w.RhoPercentile, nesterovOf(w), lrOf(w), w.TestSamples)
 		b.WriteString("| operator | right after conversion | + op params (bias, α, ρ) | + everything | fine-tuning time |\n|---|---|---|---|---|\n")
 		for _, r := range w.Ops {
 			a, ok := anchorWorkflow[r.Op]
@@ -242,6 +242,14 @@ func (d *reportData) table() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// nesterovOf is "Nesterov " if the workflow's fine-tuning used Nesterov momentum.
+func nesterovOf(w *workflowResult) string {
+	if len(w.Ops) > 0 && w.Ops[0].OpRecipe.Nesterov {
+		return "Nesterov "
+	}
+	return ""
 }
 
 func lrOf(w *workflowResult) float64 {
