@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/dcnet-go/dcnet/internal/gemm"
+
 	"github.com/dcnet-go/dcnet/internal/parallel"
 )
 
@@ -23,25 +25,7 @@ import (
 // with t = kh·KW + kw and wb[t][i] = w[c0+i][kh][kw]. A last block of fewer than 16 channels
 // computes zero channels in the missing lanes and stores only the real ones. It serves
 // depthwise layers without a channel multiplier, residual or group epilogue, when the row
-// kernel has the vector kernels (blockedDepthwise).
-
-// transArgs is the contract of the 16×16 transposition kernels: for i, j < 16,
-//
-//	dst[j·ldDst + i] = src[i·ldSrc + j]
-type transArgs struct {
-	dst, src     []float32
-	ldDst, ldSrc int
-}
-
-// transpose16Generic is the portable transposition; see transArgs.
-func transpose16Generic(a *transArgs) {
-	for i := range 16 {
-		row := a.src[i*a.ldSrc : i*a.ldSrc+16]
-		for j, v := range row {
-			a.dst[j*a.ldDst+i] = v
-		}
-	}
-}
+// kernel has the vector tap kernel (blockedDepthwise); the transpositions are gemm.Transpose16.
 
 // dwArgs is the contract of the blocked depthwise kernels: for r < rows and c < cols,
 //
@@ -271,13 +255,12 @@ func (pl *depthwisePlan) clearBorder(padded []float32) {
 }
 
 // transposePixels writes n pixels of 16 planes (plane stride ld, the first pixel at src[0]) to
-// dst as n groups of 16 channel values.
+// dst as n groups of 16 channel values: whole groups of 16 pixels by gemm.Transpose16, the
+// rest value by value.
 func transposePixels(dst, src []float32, n, ld int) {
-	p := 0
-	for ; p+16 <= n; p += 16 {
-		transpose16(&transArgs{dst: dst[p*16:], src: src[p:], ldDst: 16, ldSrc: ld})
-	}
-	for ; p < n; p++ {
+	full := n / 16
+	gemm.Transpose16(dst, src, 16, ld, 256, 16, full)
+	for p := 16 * full; p < n; p++ {
 		px := dst[p*16 : p*16+16]
 		for i := range px {
 			px[i] = src[i*ld+p]
@@ -286,13 +269,11 @@ func transposePixels(dst, src []float32, n, ld int) {
 }
 
 // blockOut transposes out: [OutH·OutW, 16] into 16 planes dst: [16, OutH·OutW] (plane stride
-// ohw).
+// ohw): whole groups of 16 pixels by gemm.Transpose16, the rest value by value.
 func (pl *depthwisePlan) blockOut(dst, out []float32, ohw int) {
-	p := 0
-	for ; p+16 <= ohw; p += 16 {
-		transpose16(&transArgs{dst: dst[p:], src: out[p*16:], ldDst: ohw, ldSrc: 16})
-	}
-	for ; p < ohw; p++ {
+	full := ohw / 16
+	gemm.Transpose16(dst, out, ohw, 16, 16, 256, full)
+	for p := 16 * full; p < ohw; p++ {
 		px := out[p*16 : p*16+16]
 		for i, v := range px {
 			dst[i*ohw+p] = v
@@ -300,21 +281,8 @@ func (pl *depthwisePlan) blockOut(dst, out []float32, ohw int) {
 	}
 }
 
-// blockedPortable makes the blocked path run its portable kernels (tests).
+// blockedPortable makes the blocked path run its portable tap kernel (tests).
 var blockedPortable bool
-
-// transpose16 runs the 16×16 transposition kernel after checking its bounds (rows at least
-// 16 apart on both sides, so that nothing overlaps).
-func transpose16(a *transArgs) {
-	if len(a.src) < 15*a.ldSrc+16 || len(a.dst) < 15*a.ldDst+16 || a.ldSrc < 16 || a.ldDst < 16 {
-		panic(fmt.Sprintf("conv: 16×16 transposition of %d values (stride %d) into %d (stride %d)", len(a.src), a.ldSrc, len(a.dst), a.ldDst))
-	}
-	if blockedPortable {
-		transpose16Generic(a)
-		return
-	}
-	transpose16Asm(a)
-}
 
 // dwBlock runs the blocked depthwise kernel (checked by checkDW).
 func dwBlock(a *dwArgs) {

@@ -39,22 +39,3 @@ func TestBlockedDepthwise(t *testing.T) {
 		blockedPortable = false
 	}
 }
-
-// TestTranspose16 checks the assembly transposition against the portable one, with strides
-// wider than a row on both sides.
-func TestTranspose16(t *testing.T) {
-	rng := rand.New(rand.NewPCG(83, 84))
-	for _, ld := range [][2]int{{16, 16}, {16, 37}, {200, 16}, {19, 23}} {
-		ldDst, ldSrc := ld[0], ld[1]
-		src := randFloats(rng, 15*ldSrc+16)
-		want := randFloats(rng, 15*ldDst+16)
-		got := append([]float32(nil), want...)
-		transpose16Generic(&transArgs{dst: want, src: src, ldDst: ldDst, ldSrc: ldSrc})
-		transpose16(&transArgs{dst: got, src: src, ldDst: ldDst, ldSrc: ldSrc})
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("ldDst %d, ldSrc %d: dst[%d] = %v, want %v", ldDst, ldSrc, i, got[i], want[i])
-			}
-		}
-	}
-}

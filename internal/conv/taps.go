@@ -82,8 +82,8 @@ type rowKernel struct {
 	// packer.go); a flag rather than a function value, so that the arguments, passed by
 	// pointer to a direct call, stay on the stack.
 	evens16 bool
-	// blocked says whether transpose16Asm and dwAsm run the channel-blocked depthwise
-	// convolution (depthwise.go).
+	// blocked says whether dwAsm runs the channel-blocked depthwise convolution
+	// (depthwise.go).
 	blocked bool
 	// pool3s2 says whether pool3s2Kernel runs 3×3, stride-2 max pooling rows (pool.go).
 	pool3s2 bool

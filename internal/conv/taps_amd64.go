@@ -59,12 +59,6 @@ func split2AVX2(p *splitArgs)
 //go:noescape
 func evens16Asm(a *evensArgs)
 
-// transpose16Asm is the 16×16 transposition of transArgs with AVX-512: sixteen rows in zmm
-// registers, then unpacks, in-lane shuffles and two rounds of 128-bit lane shuffles.
-//
-//go:noescape
-func transpose16Asm(a *transArgs)
-
 // dwAsm is the blocked depthwise kernel of dwArgs with AVX-512: four output pixels at a time
 // (four accumulators), one vector of 16 channels' weights per tap.
 //

@@ -9,10 +9,9 @@ var archRowKernels []*rowKernel
 // is false everywhere).
 func evens16Asm(a *evensArgs) { evensGeneric(a) }
 
-// transpose16Asm and dwAsm stand in for the assembly of the blocked depthwise path, which no
-// kernel here has (rowKernel.blocked is false everywhere).
-func transpose16Asm(a *transArgs) { transpose16Generic(a) }
-func dwAsm(a *dwArgs)             { dwGeneric(a) }
+// dwAsm stands in for the assembly of the blocked depthwise path, which no kernel here has
+// (rowKernel.blocked is false everywhere).
+func dwAsm(a *dwArgs) { dwGeneric(a) }
 
 // pool3s2Kernel stands in for the assembly max-pool row kernel (rowKernel.pool3s2 is false
 // everywhere here).

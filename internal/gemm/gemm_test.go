@@ -702,7 +702,7 @@ func TestBlockSizes(t *testing.T) {
 // TestPack16MatchesGeneric checks the vector transposing pack of full 16-row panels against the
 // value-by-value pack, for depths around the 16-column blocks and row strides beyond the depth.
 func TestPack16MatchesGeneric(t *testing.T) {
-	if transpose16 == nil {
+	if !transpose16Vec {
 		t.Skip("no vector transpose on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -716,15 +716,46 @@ func TestPack16MatchesGeneric(t *testing.T) {
 		k0 := ld - kcb
 		got := make([]float32, 2*16*kcb)
 		src.pack(got, 16, 3, 32, k0, kcb)
-		saved := transpose16
-		transpose16 = nil
+		transpose16Vec = false
 		want := make([]float32, len(got))
 		src.pack(want, 16, 3, 32, k0, kcb)
-		transpose16 = saved
+		transpose16Vec = true
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("kcb=%d ld=%d: panel value %d = %v, want %v", kcb, ld, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestTranspose16 checks Transpose16 (the vector kernel where the CPU has one, and the portable
+// loop) against its definition for the layouts its callers use: contiguous panels from strided rows (A panels,
+// depthwise blocks in) and strided rows from contiguous pixels (depthwise blocks out).
+func TestTranspose16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, c := range []struct{ ldDst, ldSrc, dstStep, srcStep, blocks int }{
+		{16, 37, 256, 16, 3}, {16, 16, 256, 16, 1}, {200, 16, 16, 256, 4}, {19, 23, 400, 500, 2}, {16, 300, 256, 16, 0},
+	} {
+		src := make([]float32, max(0, (c.blocks-1)*c.srcStep+15*c.ldSrc+16))
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		n := max(0, (c.blocks-1)*c.dstStep+15*c.ldDst+16)
+		saved := transpose16Vec
+		for _, vec := range []bool{saved, false} {
+			transpose16Vec = vec
+			got := make([]float32, n)
+			Transpose16(got, src, c.ldDst, c.ldSrc, c.dstStep, c.srcStep, c.blocks)
+			for b := range c.blocks {
+				for i := range 16 {
+					for j := range 16 {
+						if d, s := got[b*c.dstStep+j*c.ldDst+i], src[b*c.srcStep+i*c.ldSrc+j]; d != s {
+							t.Fatalf("%+v vector %v: block %d (%d, %d): %v, want %v", c, vec, b, i, j, d, s)
+						}
+					}
+				}
+			}
+		}
+		transpose16Vec = saved
 	}
 }

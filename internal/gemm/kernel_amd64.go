@@ -87,16 +87,15 @@ func packRows16(dst, src []float32, ld, kc, panels int)
 //go:noescape
 func kern6x8(p *microArgs)
 
-// transpose16AVX512 writes sixteen rows of src (ld apart, 16·blocks values each) into dst as
-// 16-value columns: dst[(16b+j)*16 + i] = src[i*ld + 16b + j]. The caller guarantees
-// len(dst) >= 256·blocks and len(src) >= 15·ld + 16·blocks.
+// transpose16AVX512 is the 16x16 block transposition of transposeArgs with AVX-512 register
+// shuffles. The caller (Transpose16) has checked the bounds.
 //
 //go:noescape
-func transpose16AVX512(dst, src []float32, ld, blocks int)
+func transpose16AVX512(a *transposeArgs)
 
 func init() {
 	if cpu.X86.HasAVX512F {
-		transpose16 = transpose16AVX512
+		transpose16Vec = true
 	}
 }
 

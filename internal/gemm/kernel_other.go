@@ -25,3 +25,6 @@ func copy16(dst, src []float32) {
 	*(*[4]float32)(d[8:12]) = *(*[4]float32)(s[8:12])
 	*(*[4]float32)(d[12:16]) = *(*[4]float32)(s[12:16])
 }
+
+// transpose16AVX512 stands in for the assembly transposition (transpose16Vec is false here).
+func transpose16AVX512(a *transposeArgs) { transpose16Generic(a) }

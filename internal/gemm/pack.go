@@ -1,5 +1,7 @@
 package gemm
 
+import "fmt"
+
 import (
 	"sync"
 	"unsafe"
@@ -52,7 +54,7 @@ func (s *aSource) pack(dst []float32, mr, i0, rows, k0, kcb int) {
 			s.pack6(panel, row0, k0, kcb)
 			continue
 		}
-		if h == 16 && mr == 16 && s.alpha == 1 && transpose16 != nil && kcb >= 16 {
+		if h == 16 && mr == 16 && s.alpha == 1 && transpose16Vec && kcb >= 16 {
 			s.pack16(panel, row0, k0, kcb)
 			continue
 		}
@@ -82,19 +84,63 @@ func (s *aSource) pack6(panel []float32, row0, k0, kcb int) {
 	}
 }
 
-// transpose16 transposes 16-row strips into 16-tall panels with vector shuffles where the CPU
-// has them (nil otherwise); see transpose16AVX512.
-var transpose16 func(dst, src []float32, ld, blocks int)
+// transposeArgs is the contract of the 16x16 block transposition (Transpose16): for b < blocks,
+// i < 16, j < 16,
+//
+//	dst[b·dstStep + j·ldDst + i] = src[b·srcStep + i·ldSrc + j]
+type transposeArgs struct {
+	dst, src         []float32
+	ldDst, ldSrc     int
+	dstStep, srcStep int
+	blocks           int
+}
+
+// transpose16Vec says whether transpose16AVX512 runs the transpositions (the CPU has AVX-512);
+// a flag rather than a function value, so that the arguments stay on the stack.
+var transpose16Vec bool
+
+// Transpose16 transposes blocks of 16x16 values: for b < blocks, i < 16, j < 16,
+//
+//	dst[b·dstStep + j·ldDst + i] = src[b·srcStep + i·ldSrc + j]
+//
+// with vector shuffles where the CPU has them. The blocks of dst must not overlap each other
+// or src. It panics if a slice is too short for what it says.
+func Transpose16(dst, src []float32, ldDst, ldSrc, dstStep, srcStep, blocks int) {
+	if blocks <= 0 {
+		return
+	}
+	last := func(ld, step int) int { return (blocks-1)*step + 15*ld + 16 }
+	if ldDst < 0 || ldSrc < 0 || dstStep < 0 || srcStep < 0 || len(dst) < last(ldDst, dstStep) || len(src) < last(ldSrc, srcStep) {
+		panic(fmt.Sprintf("gemm.Transpose16: %d blocks (strides %d, %d; steps %d, %d) outside %d and %d values",
+			blocks, ldDst, ldSrc, dstStep, srcStep, len(dst), len(src)))
+	}
+	a := transposeArgs{dst: dst, src: src, ldDst: ldDst, ldSrc: ldSrc, dstStep: dstStep, srcStep: srcStep, blocks: blocks}
+	if transpose16Vec {
+		transpose16AVX512(&a)
+		return
+	}
+	transpose16Generic(&a)
+}
+
+// transpose16Generic is the portable transposition; see transposeArgs.
+func transpose16Generic(a *transposeArgs) {
+	for b := range a.blocks {
+		for i := range 16 {
+			row := a.src[b*a.srcStep+i*a.ldSrc:][:16]
+			out := a.dst[b*a.dstStep+i:]
+			for j, v := range row {
+				out[j*a.ldDst] = v
+			}
+		}
+	}
+}
 
 // pack16 packs one full 16-row panel of a row-major A (alpha 1): whole 16x16 blocks with
-// transpose16, the last kcb mod 16 columns value by value.
+// Transpose16, the last kcb mod 16 columns value by value.
 func (s *aSource) pack16(panel []float32, row0, k0, kcb int) {
 	blocks := kcb / 16
 	src := s.data[row0*s.ld+k0:]
-	if len(src) < 15*s.ld+16*blocks || len(panel) < 256*blocks {
-		panic("gemm: pack16 outside A") // ruled out by checkA
-	}
-	transpose16(panel, src, s.ld, blocks)
+	Transpose16(panel, src, 16, s.ld, 256, 16, blocks)
 	for i := range 16 {
 		row := src[i*s.ld : i*s.ld+kcb]
 		for kk := 16 * blocks; kk < kcb; kk++ {

@@ -1,20 +1,28 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "go_asm.h"
 
-// func transpose16AVX512(dst, src []float32, ld, blocks int)
+// func transpose16AVX512(a *transposeArgs)
 //
-// For b < blocks, i < 16, j < 16: dst[(16b+j)*16 + i] = src[i*ld + 16b + j]: sixteen rows of
-// src, 16·blocks values each, written as 16-value columns (an A panel of the GEMM, mr = 16).
-// Each 16x16 block is transposed in registers in four stages: interleave pairs of rows by
-// floats, then by pairs of floats, then two rounds of 128-bit lane shuffles.
-//   SI src block, DI dst block, DX ld in bytes, CX blocks left, R8..R11 row pointers
-TEXT ·transpose16AVX512(SB), NOSPLIT, $0-64
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ ld+48(FP), DX
+// For b < blocks, i < 16, j < 16: dst[b·dstStep + j·ldDst + i] = src[b·srcStep + i·ldSrc + j]
+// (see transposeArgs). Each 16x16 block is transposed in registers in four stages: interleave
+// pairs of rows by floats, then by pairs of floats, then two rounds of 128-bit lane shuffles.
+//   SI src block, DI dst block, DX ldSrc in bytes, R12 ldDst in bytes, R13 srcStep in bytes,
+//   R14 dstStep in bytes, CX blocks left, R8 source row pointer, R9 destination row pointer
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), AX
+	MOVQ transposeArgs_dst(AX), DI
+	MOVQ transposeArgs_src(AX), SI
+	MOVQ transposeArgs_ldSrc(AX), DX
 	SHLQ $2, DX
-	MOVQ blocks+56(FP), CX
+	MOVQ transposeArgs_ldDst(AX), R12
+	SHLQ $2, R12
+	MOVQ transposeArgs_srcStep(AX), R13
+	SHLQ $2, R13
+	MOVQ transposeArgs_dstStep(AX), R14
+	SHLQ $2, R14
+	MOVQ transposeArgs_blocks(AX), CX
 	TESTQ CX, CX
 	JLE  trdone
 
@@ -115,24 +123,40 @@ trblock:
 	VSHUFF32X4 $0xdd, Z30, Z28, Z11
 	VSHUFF32X4 $0x88, Z31, Z29, Z7
 	VSHUFF32X4 $0xdd, Z31, Z29, Z15
-	VMOVUPS Z0, 0(DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
-	VMOVUPS Z3, 192(DI)
-	VMOVUPS Z4, 256(DI)
-	VMOVUPS Z5, 320(DI)
-	VMOVUPS Z6, 384(DI)
-	VMOVUPS Z7, 448(DI)
-	VMOVUPS Z8, 512(DI)
-	VMOVUPS Z9, 576(DI)
-	VMOVUPS Z10, 640(DI)
-	VMOVUPS Z11, 704(DI)
-	VMOVUPS Z12, 768(DI)
-	VMOVUPS Z13, 832(DI)
-	VMOVUPS Z14, 896(DI)
-	VMOVUPS Z15, 960(DI)
-	ADDQ $1024, DI
-	ADDQ $64, SI
+	MOVQ DI, R9
+	VMOVUPS Z0, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z1, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z2, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z3, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z4, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z5, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z6, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z7, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z8, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z9, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z10, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z11, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z12, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z13, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z14, (R9)
+	ADDQ R12, R9
+	VMOVUPS Z15, (R9)
+	ADDQ R14, DI
+	ADDQ R13, SI
 	DECQ CX
 	JNE  trblock
 
