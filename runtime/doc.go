@@ -10,8 +10,10 @@
 // signature. While planning, a Conv absorbs the nodes that alone read its
 // output: a Relu or Clip and a residual Add run in its epilogue, and an
 // inference BatchNormalization with constant parameters folds into its
-// filter and bias (fuse.go; WithoutFusion turns this off, training plans
-// never fuse). Run then executes the remaining kernels in order, recycling the
+// filter and bias; likewise an inference BatchNormalization absorbs the Relu
+// or Clip that alone reads it, and Mul(x, Sigmoid(x)) becomes one step
+// (fuse.go; WithoutFusion turns this off, training plans never fuse).
+// RunProfiled times each step of a run (dcrun bench --per-op). Run then executes the remaining kernels in order, recycling the
 // buffers of intermediates as soon as their last reader is done.
 //
 // Operators live one family per file (conv.go, pool.go, gemm.go,

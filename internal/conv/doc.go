@@ -25,7 +25,10 @@
 // the image (PatchPacker) so that P is never materialised; Pointwise uses the image itself as P
 // when the window is one pixel with unit stride and no padding. Direct computes each output plane
 // as a sum of shifted, scaled input rows; it wins when C/Group is 1 (depthwise), where the product
-// has K = KH·KW only and is too thin for gemm. Choose picks one from the size-independent fields
+// has K = KH·KW only and is too thin for gemm. With AVX-512, depthwise layers without a channel
+// multiplier run channel-blocked instead (depthwise.go): 16 channels are transposed into
+// pixel-major vectors (gemm.Transpose16), every tap is one vector multiply-add for all 16, and
+// the result is transposed back. Choose picks one from the size-independent fields
 // of a Geometry, so the choice (and the packing of the filter, see Filter) happens once, when a
 // model is planned.
 //
@@ -40,7 +43,9 @@
 // AVX-512). They run the direct algorithm's taps, the elementwise maxima of max pooling, and, with
 // AVX-512, the packing of im2col panels that span several output rows: every (tap, row segment)
 // piece of such a panel becomes one masked vector load (a masked gather at stride 2), described
-// once per geometry by PanelTables and shared by the packers of all images of a batch.
+// once per geometry by PanelTables (cached by the Filter) and shared by the packers of all images
+// of a batch; stride-2 panels on one output row take their even lanes by a vector permute
+// (evens16).
 // DCNET_CONV=generic in the environment, the purego build tag, or UseRowKernel in tests select
 // the portable one.
 //
@@ -56,5 +61,7 @@
 //
 // MaxPool and AveragePool share the window arithmetic (OutSize, AutoPad) and run over planes of
 // up to three spatial axes (PoolGeometry); each output's window is clipped to the input once per
-// axis, so the inner loops never test for padding.
+// axis, so the inner loops never test for padding. For float32, 3×3 stride-2 max pooling runs a
+// vector row kernel (pool3s2), and unit-stride max and average pooling run separably over whole
+// planes, one long vector pass per tap (verticalPasses, horizontalPasses).
 package conv
