@@ -38,6 +38,10 @@ func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64, t
 	oh, ow := g.OutH(), g.OutW()
 	dst = dst[:oh*ow]
 	xg = xg[:g.CG()*g.H*g.W]
+	if g.KH == 1 && g.KW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0 && g.SH > 1 {
+		g.pointSquares(dst, xg, scratch[:g.H*g.W], threads)
+		return
+	}
 	planeCost := g.CG() * g.H * g.W
 	if normsKernel() != genericRowKernel {
 		planeCost /= 8 // vectorised: about eight values per step of the scalar loops below
@@ -71,6 +75,25 @@ func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64, t
 			out[t] = src[t*g.SW]
 		}
 	}
+}
+
+// pointSquares is PatchSquares for a one-pixel window without padding and a vertical stride
+// above 1 (a strided 1×1 convolution): the channel sums of only the input rows the outputs
+// sample, vectorised along each row, then every SW-th column. plane holds H·W values.
+func (g Geometry) pointSquares(dst []float64, xg []float32, plane []float64, threads int) {
+	oh, ow, cg := g.OutH(), g.OutW(), g.CG()
+	parts := min(threads, cg*oh*g.W/parallelSquaresMin)
+	parallel.For(max(parts, 1), oh, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			row := o * g.SH * g.W
+			channelSquaresRange(plane, xg, cg, row, row+g.W)
+			out := dst[o*ow : (o+1)*ow]
+			src := plane[row : row+g.W]
+			for t := range out {
+				out[t] = src[t*g.SW]
+			}
+		}
+	})
 }
 
 // squareArgs is the contract of the row kernels' squares function, passed by pointer so that
