@@ -249,7 +249,7 @@ func (a *coeffArgs) setChannel(cfg *Config, p *chanParams32, k *angularConsts) {
 func (pl *backwardPlan) coeffRow(m int, s, dy, nrm, invN, an []float32, acc *chanSums, sc *coeffScratch) {
 	var sums [5]float64
 	b0 := 0
-	if activeKernel.Load().id == kernelAVX2 && len(s) >= 8 {
+	if activeKernel.Load().id >= kernelAVX2 && len(s) >= 8 {
 		a := &sc.args
 		a.setChannel(&pl.cfg, &pl.prm32[m], &pl.angK)
 		for ; b0+8 <= len(s); b0 += a.n {

@@ -112,13 +112,16 @@ func rowAngularConsts(a Angular, k float64) (s1, s2 float32) {
 // rowKernel is one entry of the dispatch table: a row kernel and whether this CPU runs it.
 type rowKernel struct {
 	name   string
-	id     int // kernelGeneric, kernelAVX2
+	id     int // kernelGeneric, kernelAVX2, kernelAVX512
 	usable func() bool
 }
 
+// The kernel ids, in order: a kernel runs the assembly of every id up to its own (kernelAVX512
+// adds a zmm block kernel for tanh:cos and uses the AVX2 code for the rest).
 const (
 	kernelGeneric = iota
 	kernelAVX2
+	kernelAVX512
 )
 
 var genericKernel = &rowKernel{name: "generic", id: kernelGeneric, usable: func() bool { return true }}
@@ -190,11 +193,18 @@ func finishBlock(a *blockArgs) {
 	if a.ang != angOne && len(a.inv) < a.cols || needNorm && len(a.norm) < a.cols || a.mag == magPosition && len(a.hpos) < a.cols {
 		panic(fmt.Sprintf("decop: %d columns but %d norms, %d inverses, %d tabulated magnitudes", a.cols, len(a.norm), len(a.inv), len(a.hpos)))
 	}
-	if activeKernel.Load().id == kernelAVX2 {
+	switch activeKernel.Load().id {
+	case kernelAVX512:
+		if a.mag == int(Tanh) && a.ang == int(Cos) {
+			blockTanhCosAVX512(a)
+			return
+		}
 		blockAVX2(a)
-		return
+	case kernelAVX2:
+		blockAVX2(a)
+	default:
+		blockGeneric(a)
 	}
-	blockGeneric(a)
 }
 
 // epilogue finishes the convolution sums of one Run: it implements conv.GroupEpilogue.
@@ -299,7 +309,7 @@ func patchNorms(norm, inv []float32, squares []float64, eps float64) {
 		panic("decop: patch norm buffers too short")
 	}
 	done := 0
-	if activeKernel.Load().id == kernelAVX2 {
+	if activeKernel.Load().id >= kernelAVX2 {
 		a.n &^= 3
 		normsAVX2(&a)
 		done = a.n

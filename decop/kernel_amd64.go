@@ -7,6 +7,7 @@ import "golang.org/x/sys/cpu"
 // archKernels lists the assembly row kernels for amd64, slowest first.
 var archKernels = []*rowKernel{
 	{name: "avx2-fma", id: kernelAVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
+	{name: "avx512", id: kernelAVX512, usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 }
 
 // blockAVX2 runs the AVX2 kernel on a block. In a row's last partial vector the kernel loads
@@ -36,3 +37,10 @@ func blockAVX2Kernel(a *blockArgs)
 //
 //go:noescape
 func normsAVX2(a *normArgs)
+
+// blockTanhCosAVX512 is the block kernel of blockArgs for the tanh magnitude and the cosine
+// angular with AVX-512: sixteen values per step, the last 1 to 15 of a row under a k-mask, with
+// the formulas and coefficients of the AVX2 kernel (and of blockGeneric).
+//
+//go:noescape
+func blockTanhCosAVX512(a *blockArgs)
