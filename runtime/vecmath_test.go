@@ -252,7 +252,8 @@ func TestVectorHardSigmoidAccuracy(t *testing.T) {
 	}
 	for _, ab := range [][2]float64{{0.2, 0.5}, {1.0 / 6, 0.5}, {float64(float32(1.0 / 6)), 0.5}} {
 		got := make([]float32, len(x))
-		hardSigmoidLoop(got, x, ab[0], ab[1])
+		// The kernel receives the float32 attributes widened, as the activation passes them.
+		hardSigmoidLoop(got, x, float64(float32(ab[0])), float64(float32(ab[1])))
 		for i, v := range x {
 			want := float32(min(max(float64(float32(ab[0]))*float64(v)+float64(float32(ab[1])), 0), 1))
 			if d := ulpDiff(got[i], want); d > 1 || (want == 0 || want == 1) && got[i] != want {
