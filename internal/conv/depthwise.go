@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/gemm"
-
 	"github.com/dcnet-go/dcnet/internal/parallel"
 )
 
@@ -216,8 +215,8 @@ func (pl *depthwisePlan) block(s *depthwiseScratch, x, y []float32, n, b int) {
 
 // blockIn transposes 16 planes src: [16, H, W] into the interior of s.padded: [Hp, Wp, 16].
 // Planes at least 16 wide go row by row through the transposition kernel, 16 pixels at a
-// time; narrower ones are transposed whole into s.out (free until the product) and copied in
-// by rows. Pixels left over (fewer than 16) move value by value.
+// time; narrower ones are transposed whole into s.flat and copied in by rows
+// (transposePixels).
 func (pl *depthwisePlan) blockIn(s *depthwiseScratch, src []float32) {
 	g := &pl.g
 	hw := g.H * g.W

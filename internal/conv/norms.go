@@ -32,8 +32,8 @@ func (g Geometry) PatchSquaresScratch() int {
 // under output pixel (oh, ow): over the C/Group channels of xg: [C/Group, H, W] and the window's
 // KH·KW taps. scratch holds at least PatchSquaresScratch values. The channel sums, the bulk of
 // the work on the separable path, are split over up to threads goroutines by pixel ranges when
-// the input is large enough to pay for them. It panics if a slice is too short; g must be valid
-// (Validate).
+// the input is large enough to pay for them; a strided one-pixel window sums only the rows it
+// samples (pointSquares). It panics if a slice is too short; g must be valid (Validate).
 func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64, threads int) {
 	oh, ow := g.OutH(), g.OutW()
 	dst = dst[:oh*ow]

@@ -221,18 +221,21 @@ func horizontalPasses(pw *poolWalk, yp, v []float32, oh int, fold func(dst, src 
 	w, ow := pw.w, wAx.Out()
 	l, r := pw.interior[0], pw.interior[1]
 	off := l - wAx.PadBegin
-	pass := func(span []float32, at int) {
-		copy(span, v[at:at+len(span)])
-		for k := 1; k < wAx.K; k++ {
-			fold(span, v[at+k:at+k+len(span)])
-		}
-	}
 	if ow == w {
-		pass(yp[l:(oh-1)*w+r], off)
+		foldShifted(yp[l:(oh-1)*w+r], v[off:], wAx.K, fold)
 		return
 	}
 	for o := range oh {
-		pass(yp[o*ow+l:o*ow+r], o*w+off)
+		foldShifted(yp[o*ow+l:o*ow+r], v[o*w+off:], wAx.K, fold)
+	}
+}
+
+// foldShifted sets dst[i] to the fold of src[i], src[i+1], ..., src[i+k−1] (a unit-stride
+// window of k taps), one vector pass per tap.
+func foldShifted(dst, src []float32, k int, fold func(dst, src []float32)) {
+	copy(dst, src[:len(dst)])
+	for t := 1; t < k; t++ {
+		fold(dst, src[t:t+len(dst)])
 	}
 }
 
@@ -353,14 +356,8 @@ func maxAcross32(yrow, cm, pairs []float32, pw *poolWalk) {
 	ax := pw.axes[2]
 	l, r := pw.interior[0], pw.interior[1]
 	if ax.Stride == 1 && pw.dw == 1 && r-l >= 8 {
-		// Unit stride: the interior outputs are the column maxima shifted by each tap, one
-		// vector pass per tap.
-		off := l - ax.PadBegin
-		y := yrow[l:r]
-		copy(y, cm[off:])
-		for k := 1; k < ax.K; k++ {
-			maxRows32(y, cm[off+k:])
-		}
+		// Unit stride: the interior outputs are the column maxima shifted by each tap.
+		foldShifted(yrow[l:r], cm[l-ax.PadBegin:], ax.K, maxRows32)
 		maxBorder(yrow, cm, pw)
 		return
 	}
@@ -546,8 +543,8 @@ func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, p
 }
 
 // avgPoolStride1Plane32 is AveragePool of one float32 plane with unit strides (poolStride1),
-// separably over the whole plane as maxPoolStride1Plane32: the
-// vertical sums V, then the horizontal sums of V as one flat row, the border outputs redone
+// separably over the whole plane as maxPoolStride1Plane32: the vertical sums V
+// (verticalPasses), the horizontal sums of V (horizontalPasses), the border outputs redone
 // row by row, and the divisions by the window counts. (It sums the rows of each window
 // column first, then the columns: another order than the row-by-row path, within float32
 // rounding of it.)
