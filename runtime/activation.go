@@ -150,7 +150,7 @@ func applyActivation[T floatElem](a activation, dst, src []T) {
 // elements per iteration let the CPU overlap them.
 func reluLoop[T numElem](d, s []T) {
 	s = s[:len(d)]
-	d, s = affinePrefix(d, s, 0, float32(math.Inf(1)))
+	d, s = affinePrefix(d, s, 1, float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), false)
 	i := 0
 	for ; i+4 <= len(d); i += 4 {
 		x0, x1, x2, x3 := s[i], s[i+1], s[i+2], s[i+3]
@@ -166,7 +166,7 @@ func reluLoop[T numElem](d, s []T) {
 func clipLoop[T numElem](d, s []T, lo, hi T) {
 	s = s[:len(d)]
 	if hi != 0 || !math.Signbit(float64(hi)) { // the vector kernel leaves hi = −0 out
-		d, s = affinePrefix(d, s, float32(lo), float32(hi))
+		d, s = affinePrefix(d, s, 1, float32(math.Copysign(0, -1)), float32(lo), float32(hi), false)
 	}
 	i := 0
 	for ; i+4 <= len(d); i += 4 {
@@ -190,13 +190,9 @@ func leakyReluLoop[T floatElem](d, s []T, alpha T) {
 
 func hardSigmoidLoop[T floatElem](d, s []T, alpha, beta float64) {
 	s = s[:len(d)]
-	if d32, ok := any(d).([]float32); ok && affine32Vec != nil {
-		// A float32 multiply-add rounded once, as the float64 formula rounded (but for rare
-		// double roundings there): within 1 ulp (TestVectorHardSigmoidAccuracy).
-		n := len(d32) &^ 15
-		affine32Vec(d32, any(s).([]float32), n, float32(alpha), float32(beta), 0, 1, true)
-		d, s = d[n:], s[n:]
-	}
+	// A float32 multiply-add rounded once, as the float64 formula rounded (but for rare double
+	// roundings there): within 1 ulp (TestVectorHardSigmoidAccuracy).
+	d, s = affinePrefix(d, s, float32(alpha), float32(beta), 0, 1, true)
 	for i, x := range s {
 		d[i] = T(min(max(alpha*float64(x)+beta, 0), 1))
 	}
@@ -231,15 +227,16 @@ func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([
 // hi but −0 (vecmath_amd64.go).
 var affine32Vec func(dst, src []float32, n int, a, b, lo, hi float32, fused bool)
 
-// affinePrefix clamps the longest prefix of s (float32 only) that affine32Vec handles into d,
-// as 1·x + (−0), which is x exactly, clamped to [lo, hi], and returns the rest of both.
-func affinePrefix[T numElem](d, s []T, lo, hi float32) ([]T, []T) {
+// affinePrefix runs affine32Vec (see there) over the longest prefix of whole 16-value blocks
+// of d and s (float32 only) and returns the rest of both for the caller's scalar loop. With
+// a = 1 and b = −0 it is a clamp of x itself (1·x + (−0) is x exactly).
+func affinePrefix[T numElem](d, s []T, a, b, lo, hi float32, fused bool) ([]T, []T) {
 	d32, ok := any(d).([]float32)
 	if !ok || affine32Vec == nil {
 		return d, s
 	}
 	n := len(d32) &^ 15
-	affine32Vec(d32, any(s).([]float32), n, 1, float32(math.Copysign(0, -1)), lo, hi, false)
+	affine32Vec(d32, any(s).([]float32), n, a, b, lo, hi, fused)
 	return d[n:], s[n:]
 }
 

@@ -199,12 +199,8 @@ func (k *batchNormKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	threads := normThreads(rc, x.Len())
 	switch x.dtype {
 	case Float32:
-		if affine32Vec != nil || k.act {
-			lo, hi := k.bounds()
-			channelAffineClamp32(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b, lo, hi)
-		} else {
-			channelAffine(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b)
-		}
+		lo, hi := k.bounds()
+		channelAffineClamp32(threads, x.Float32s(), y.Float32s(), nb, c, inner, a, b, lo, hi)
 	case Float64:
 		channelAffine(threads, x.Float64s(), y.Float64s(), nb, c, inner, a, b)
 		if k.act {
@@ -224,20 +220,15 @@ func (k *batchNormKernel) bounds() (lo, hi float32) {
 }
 
 // channelAffineClamp32 computes y = min(max(a[c]·x + b[c], lo), hi) over x: [N, C, inner], with
-// the vector kernel where there is one (the same roundings as channelAffine), NaN kept.
+// the vector kernel where there is one (the same roundings as channelAffine), NaN kept; with
+// infinite bounds it is channelAffine.
 func channelAffineClamp32(threads int, x, y []float32, n, c, inner int, a, b []float64, lo, hi float32) {
 	parallel.For(threads, n*c, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			ac, bc := float32(a[r%c]), float32(b[r%c])
-			row := x[r*inner : (r+1)*inner]
-			dst := y[r*inner : (r+1)*inner]
-			done := 0
-			if affine32Vec != nil {
-				done = len(row) &^ 15
-				affine32Vec(dst, row, done, ac, bc, lo, hi, false)
-			}
-			for i := done; i < len(row); i++ {
-				dst[i] = min(max(ac*row[i]+bc, lo), hi)
+			dst, row := affinePrefix(y[r*inner:(r+1)*inner], x[r*inner:(r+1)*inner], ac, bc, lo, hi, false)
+			for i, v := range row {
+				dst[i] = min(max(ac*v+bc, lo), hi)
 			}
 		}
 	})
