@@ -227,7 +227,9 @@ func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 		if k.w != nil {
 			wv = k.w
 		}
-		f = conv.NewFilter(g, wv, conv.Auto, false)
+		// A filter that is not a constant is prepared per call: packing (or Winograd's
+		// transform) pays for itself over a batch of images, not for one.
+		f = conv.NewFilter(g, wv, conv.Auto, x.Shape()[0] > 1)
 	}
 	ep := &conv.Epilogue{Bias: bias, Act: k.fuse.act, Min: k.fuse.min, Max: k.fuse.max}
 	var skip *Tensor

@@ -22,6 +22,12 @@ import (
 // materialised P faster as its left operand than Pᵀ as its right one; each
 // worker keeps its own and they are added in worker order at the end. dP
 // comes from W_gᵀ packed once per call.
+//
+// Layers that Winograd's F(2×2, 3×3) computes (3×3, unit stride, one group,
+// enough channels) take both gradients from it instead: dX as the forward
+// convolution of dY by the rotated, transposed filter (conv.InputGradient),
+// dW from conv.WinogradFilterGradient (16 products over the tiles, with the
+// same static split of the batch); the chunks then compute dB alone.
 
 func registerConvGrad(r *Registry) {
 	r.RegisterGrad("", "Conv", 1, buildConvGrad)
@@ -116,6 +122,12 @@ func (cb *convBackward) run(rc *RunContext, dw, db *Tensor) {
 	cols := chunk * g.OutHW()
 	k, mg := g.K(), g.MG()
 	if cb.dx != nil {
+		cb.inputGradientWinograd(rc)
+	}
+	if dw != nil && conv.WinogradFilterGradient(g, cb.x, cb.dy, cb.batch, dw.Float32s(), rc.Threads()) {
+		cb.x, dw = nil, nil // the chunks only compute what is left
+	}
+	if cb.dx != nil {
 		for gi := range g.Group {
 			cb.wT = append(cb.wT, gemm.PackA(k, mg, cb.w[gi*mg*k:], k, true))
 		}
@@ -156,6 +168,19 @@ func (cb *convBackward) run(rc *RunContext, dw, db *Tensor) {
 			d[m] = float32(s)
 		}
 	}
+}
+
+// inputGradientWinograd computes dX as the convolution of dY by the transposed, rotated filter
+// (conv.InputGradient) when that convolution runs as Winograd's F(2×2, 3×3), 2.25 times fewer
+// multiply-adds than dP = Wᵀ·dY and its scatter; it then clears cb.dx, so the chunks only
+// compute dW and dB.
+func (cb *convBackward) inputGradientWinograd(rc *RunContext) {
+	gt, wt, ok := conv.InputGradient(cb.g, cb.w)
+	if !ok || conv.Choose(gt) != conv.Winograd {
+		return
+	}
+	conv.NewFilter(gt, wt, conv.Winograd, true).Forward(gt, cb.dy, cb.dx, cb.batch, nil, rc.Threads())
+	cb.dx = nil
 }
 
 // staticFor cuts [0, n) into workers contiguous ranges of near-equal size

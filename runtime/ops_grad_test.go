@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/dcnet-go/dcnet/onnx"
@@ -61,13 +62,17 @@ func convGradCases(rng *rand.Rand) []*gradCase {
 		{batch: 7, c: 3, m: 5, group: 1, spatial: []int{3, 3}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		// Large images: one per patch matrix, several chunks per worker.
 		{batch: 5, c: 2, m: 3, group: 1, spatial: []int{24, 24}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
+		// Layers Winograd's F(2×2, 3×3) computes (with its vector kernels; the portable ones
+		// run them where DCNET_CONV=generic): both gradients come from its transforms.
+		{batch: 3, c: 16, m: 17, group: 1, spatial: []int{9, 12}, kernel: []int{3, 3}, pads: []int{0, 1, 2, 0}},
+		{batch: 9, c: 16, m: 16, group: 1, spatial: []int{5, 6}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 	}
 	var cases []*gradCase
 	for i, cc := range fixed {
 		xShape := append([]int{cc.batch, cc.c}, cc.spatial...)
 		wShape := append([]int{cc.m, cc.c / cc.group}, cc.kernel...)
 		cc.x, cc.w, cc.b = gradUniform(rng, -1, 1, xShape...), gradUniform(rng, -1, 1, wShape...), gradUniform(rng, -1, 1, cc.m)
-		cases = append(cases, convGradCase(cc, "Conv/fixed"+string(rune('0'+i)), nil))
+		cases = append(cases, convGradCase(cc, "Conv/fixed"+strconv.Itoa(i), nil))
 	}
 	for i := range 6 {
 		cc := randomConvCase(rng)

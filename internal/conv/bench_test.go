@@ -167,3 +167,19 @@ func BenchmarkMaxPool(b *testing.B) {
 		})
 	}
 }
+
+// winogradLayers are 3×3 unit-stride layers: resnet18's and CNN9's (28×28 Fashion-MNIST).
+var winogradLayers = []layer{
+	resnet18Layers[1], resnet18Layers[3], resnet18Layers[6], resnet18Layers[9],
+	{"cnn9_3x3_32to32_28", square(32, 28, 32, 3, 1, 1, 1)},
+	{"cnn9_3x3_64to64_14", square(64, 14, 64, 3, 1, 1, 1)},
+	{"cnn9_3x3_128to128_7", square(128, 7, 128, 3, 1, 1, 1)},
+}
+
+// BenchmarkWinograd compares F(2×2, 3×3) with im2col on 3×3 unit-stride layers. GFLOP/s counts
+// the direct convolution's operations for both, so it compares times.
+func BenchmarkWinograd(b *testing.B) {
+	for _, algo := range []Algorithm{Im2col, Winograd} {
+		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, winogradLayers, algo) })
+	}
+}

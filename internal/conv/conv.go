@@ -22,6 +22,10 @@ const (
 	// Direct sums shifted, scaled input rows per output plane (any geometry; chosen for
 	// depthwise convolutions).
 	Direct
+	// Winograd computes F(2×2, 3×3) tiles as 16 products of transformed filter and input
+	// (3×3 windows, unit strides and dilations, one group; see winograd.go). Images too small
+	// for it to pay run as Im2col.
+	Winograd
 )
 
 // String names the algorithm.
@@ -33,18 +37,24 @@ func (a Algorithm) String() string {
 		return "pointwise"
 	case Direct:
 		return "direct"
+	case Winograd:
+		return "winograd"
 	}
 	return "auto"
 }
 
 // Choose picks the algorithm for g from its size-independent fields only (channels, group,
-// kernel, strides, pads), so that it can be decided once when a model is planned.
+// kernel, strides, pads), so that it can be decided once when a model is planned. Winograd is
+// chosen for 3×3 unit-stride layers of at least winoMinChannels input and output channels when
+// the active row kernel has its vector transforms.
 func Choose(g Geometry) Algorithm {
 	switch {
 	case g.Depthwise():
 		return Direct
 	case g.Pointwise():
 		return Pointwise
+	case winogradShape(g) && g.C >= winoMinChannels && g.M >= winoMinChannels && activeRow.Load().winograd:
+		return Winograd
 	}
 	return Im2col
 }
@@ -56,6 +66,8 @@ func (a Algorithm) Supports(g Geometry) bool {
 		return true
 	case Pointwise:
 		return g.Pointwise()
+	case Winograd:
+		return winogradShape(g)
 	}
 	return false
 }
@@ -107,6 +119,8 @@ type Filter struct {
 	shape  filterShape
 	w      []float32
 	packed []*gemm.PackedA // per group, or nil (gemm packs w block by block on each call)
+	// wino is the transformed filter of the Winograd algorithm.
+	wino *winoFilter
 	// blocked caches the filter laid out for the channel-blocked depthwise path.
 	blocked atomic.Pointer[[]float32]
 	// tables caches the panel tables of the last geometry the filter ran on (a session runs
@@ -154,7 +168,7 @@ func shapeOf(g Geometry) filterShape { return filterShape{g.M, g.C, g.KH, g.KW, 
 // group and kernel size of g; the other fields of g only inform the choice of algorithm, so the
 // filter serves any input size. algo Auto chooses with Choose. With pack, the gemm-based
 // algorithms pack w now, which pays off when the filter is used more than once; without, w is
-// used in place. NewFilter does not copy w: it must not change while the Filter is in use. It
+// used in place (Winograd always transforms it, and Auto without pack does not choose it). NewFilter does not copy w: it must not change while the Filter is in use. It
 // panics if g fails CheckFilter, if w is too short or if algo does not support g: callers
 // validate when they plan.
 func NewFilter(g Geometry, w []float32, algo Algorithm, pack bool) *Filter {
@@ -166,12 +180,18 @@ func NewFilter(g Geometry, w []float32, algo Algorithm, pack bool) *Filter {
 	}
 	if algo == Auto {
 		algo = Choose(g)
+		if algo == Winograd && !pack {
+			algo = Im2col
+		}
 	}
 	if !algo.Supports(g) {
 		panic(fmt.Sprintf("conv.NewFilter: algorithm %v does not support a %dx%d window with strides %dx%d and pads %v",
 			algo, g.KH, g.KW, g.SH, g.SW, []int{g.PadTop, g.PadLeft, g.PadBottom, g.PadRight}))
 	}
 	f := &Filter{algo: algo, shape: shapeOf(g), w: w[:g.FilterLen()]}
+	if algo == Winograd {
+		f.wino = newWinoFilter(g.M, g.C, f.w)
+	}
 	if pack && algo != Direct {
 		mg, k := g.MG(), g.K()
 		for gi := range g.Group {
@@ -208,6 +228,10 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 		// The direct kernels clamp as they store; the residual has to come in before that.
 		forwardDirect(g, f.w, x, y, batch, &Epilogue{Bias: ep.Bias}, threads)
 		addResidual(y[:batch*g.OutputLen()], ep, threads)
+		return
+	}
+	if f.algo == Winograd && winogradPays(g, batch, threads) {
+		f.forwardWinograd(g, x, y, batch, ep, threads)
 		return
 	}
 	f.forwardGemm(g, x, y, batch, ep, threads)

@@ -157,7 +157,7 @@ func randomGeometry(rng *rand.Rand) Geometry {
 // algorithmsFor lists every algorithm that supports g.
 func algorithmsFor(g Geometry) []Algorithm {
 	var out []Algorithm
-	for _, a := range []Algorithm{Im2col, Pointwise, Direct} {
+	for _, a := range []Algorithm{Im2col, Pointwise, Direct, Winograd} {
 		if a.Supports(g) {
 			out = append(out, a)
 		}
@@ -206,7 +206,7 @@ func TestForwardRandom(t *testing.T) {
 			for _, algo := range algorithmsFor(g) {
 				pack := rng.IntN(2) == 0
 				y := p.runForward(t, algo, pack, threads)
-				p.check(t, y, fmt.Sprintf("row kernel %s, %v pack=%v threads=%d batch=%d %+v act=%v", rk, algo, pack, threads, p.batch, g, p.ep.Act))
+				p.checkWith(t, algo, threads, y, fmt.Sprintf("row kernel %s, %v pack=%v threads=%d batch=%d %+v act=%v", rk, algo, pack, threads, p.batch, g, p.ep.Act))
 			}
 		}
 		restore()
@@ -251,7 +251,7 @@ func TestForwardLarge(t *testing.T) {
 		for _, algo := range algorithmsFor(c.g) {
 			for _, threads := range []int{1, 2, 3} {
 				y := p.runForward(t, algo, true, threads)
-				p.check(t, y, fmt.Sprintf("%v threads=%d %+v", algo, threads, c.g))
+				p.checkWith(t, algo, threads, y, fmt.Sprintf("%v threads=%d %+v", algo, threads, c.g))
 			}
 		}
 	}

@@ -87,7 +87,10 @@ type rowKernel struct {
 	blocked bool
 	// pool3s2 says whether pool3s2Kernel runs 3×3, stride-2 max pooling rows (pool.go).
 	pool3s2 bool
-	usable  func() bool
+	// winograd says whether winoInAsm and winoOutAsm run the Winograd transforms
+	// (winograd.go); it also makes Choose pick Winograd where it applies.
+	winograd bool
+	usable   func() bool
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,

@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, winograd: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -71,3 +71,24 @@ func dwAsm(a *dwArgs)
 //
 //go:noescape
 func pool3s2Kernel(a *pool3s2Args)
+
+// winoInAsm is the Winograd input transform of winoInArgs with AVX-512: per row of a segment,
+// four two-table permutes pick the tiles' four columns, then 32 additions and subtractions
+// transform 16 tiles at once. Its operations are winoInputTile's, in the same order.
+//
+//go:noescape
+func winoInAsm(a *winoInArgs)
+
+// winoOutAsm is the Winograd output transform of winoOutArgs with AVX-512: 16 tiles at once,
+// their outputs interleaved into two rows of 32 columns by permutes and stored under masks
+// (the last segment's columns, the second row). Its operations are winoOutputTile's and the
+// epilogue's, in the same order.
+//
+//go:noescape
+func winoOutAsm(a *winoOutArgs)
+
+// winoGradAsm is the Winograd output-gradient transform of winoGradArgs with AVX-512, 16 tiles
+// at once; its operations are winoGradTile's, in the same order.
+//
+//go:noescape
+func winoGradAsm(a *winoGradArgs)

@@ -227,10 +227,19 @@ func (d Dense) packTransPanel(panel []float32, k0, kc, jb, w, nr int) {
 	if w < nr {
 		clear(panel)
 	}
+	done := 0
+	if nr == 16 && w == 16 {
+		// Whole 16x16 blocks: the panel is their transposition.
+		done = kc / 16 * 16
+		Transpose16(panel, d.Data[jb*d.Ld+k0:], 16, d.Ld, 256, 16, kc/16)
+	}
+	if done == kc {
+		return
+	}
 	for jj := range w {
 		src := d.Data[(jb+jj)*d.Ld+k0:][:kc]
-		for kk, v := range src {
-			panel[kk*nr+jj] = v
+		for kk := done; kk < kc; kk++ {
+			panel[kk*nr+jj] = src[kk]
 		}
 	}
 }

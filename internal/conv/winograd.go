@@ -1,0 +1,491 @@
+package conv
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/dcnet-go/dcnet/internal/gemm"
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
+
+// Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2016) for 3×3, unit-stride, undilated, ungrouped convolutions.
+//
+// Output tile (ty, tx) is the 2×2 block of output pixels (2ty+a, 2tx+b), a, b < 2; it reads the
+// 4×4 input patch d whose top-left corner is input pixel (2ty − PadTop, 2tx − PadLeft), zero
+// outside the image. With
+//
+//	Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//	Aᵀ = [1 1 1 0; 0 1 −1 −1],
+//
+// the tile is Y_m = Aᵀ [Σ_c (G w_mc Gᵀ) ⊙ (Bᵀ d_c B)] A. Numbering the 16 elements of the 4×4
+// transformed tiles ξ = 4r + s, the sum over channels is 16 independent matrix products
+//
+//	M_ξ [M, T] = U_ξ [M, C] · V_ξ [C, T]
+//
+// over the T tiles of a block of tile rows: 16 multiply-adds per tile, channel and output
+// channel instead of 36, 2.25 times fewer. U_ξ is transformed (in float64) and packed once per
+// filter; V_ξ is transformed from the input block by block, and the output transform fuses the
+// bias, the residual and the activation into storing Y.
+//
+// Layouts of one block (tile rows [ty0, ty1) of one image, TW = ceil(OutW/2) tiles per row,
+// T = (ty1−ty0)·TW tiles, tile t = (ty−ty0)·TW + tx):
+//
+//	padded input  [C, 2·(ty1−ty0)+2, wp]: row r is input row 2·ty0 − PadTop + r, column p is
+//	              input column p − PadLeft, zero outside the image;
+//	V             [16, C, tst]: V[ξ][c][t], tst = T + 16 (vector kernels write whole 16-lane
+//	              segments; the lanes past a tile row's end are overwritten by the next row);
+//	M             [16, M, tst]: the products, M[ξ][m][t].
+//
+// The vector kernels walk each tile row in segments of 16 tiles: lane l of segment s is tile
+// tx = 16s + l, which reads padded columns 32s + 2l + j, j < 4.
+
+// winoLanes holds the lane indices of the vector transforms' two-table permutes: the even lanes
+// 0, 2, ..., 30, the odd lanes 1, 3, ..., 31, then the interleavings 0, 16, 1, 17, ..., 7, 23
+// and 8, 24, ..., 15, 31.
+var winoLanes = func() (t [64]int32) {
+	for l := range int32(16) {
+		t[l], t[16+l] = 2*l, 2*l+1
+		t[32+l], t[48+l] = l/2+16*(l%2), 8+l/2+16*(l%2)
+	}
+	return t
+}()
+
+// winoMinChannels is the fewest input and output channels for which Choose picks Winograd: the
+// transforms cost per value what a handful of channels' multiply-adds do.
+const winoMinChannels = 16
+
+// winoMinTiles is the fewest output tiles per block for which Forward runs a Winograd filter
+// as Winograd rather than im2col: with fewer, the 16 products are too thin to pay for
+// streaming 16/9 times the filter (resnet18's 7×7 layers ran slower; 14×14 ones faster).
+// Tests lower it to run small images through the transforms.
+var winoMinTiles = 36
+
+// winoBlockBytes bounds the transformed input and the products of one block (16·(C+M)·T
+// values), so that they stay in the L2 cache between the transforms and the products.
+const winoBlockBytes = 512 << 10
+
+// winogradShape reports whether g is a convolution F(2×2, 3×3) computes: a 3×3 window, unit
+// strides and dilations, one group.
+func winogradShape(g Geometry) bool {
+	return g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 && g.Group == 1
+}
+
+// winoFilter is a filter w: [M, C, 3, 3] transformed into the 16 matrices U_ξ = (G w Gᵀ)_ξ,
+// each [M, C] and packed for gemm.
+type winoFilter struct {
+	u [16]*gemm.PackedA
+}
+
+// newWinoFilter transforms and packs w: [M, C, 3, 3]. The transform runs in float64, so each
+// U value is the exact one rounded once.
+func newWinoFilter(m, c int, w []float32) *winoFilter {
+	var u [16][]float32
+	for xi := range u {
+		u[xi] = make([]float32, m*c)
+	}
+	for i := range m * c {
+		t := winoFilterTile(w[i*9 : i*9+9])
+		for xi := range 16 {
+			u[xi][i] = float32(t[xi])
+		}
+	}
+	f := &winoFilter{}
+	for xi := range u {
+		f.u[xi] = gemm.PackA(m, c, u[xi], c, false)
+	}
+	return f
+}
+
+// winoFilterTile is G·g·Gᵀ for one 3×3 kernel g (row-major), as 16 values ξ = 4r + s.
+func winoFilterTile(g []float32) [16]float64 {
+	var gg [4][3]float64 // G·g
+	for j := range 3 {
+		a, b, c := float64(g[j]), float64(g[3+j]), float64(g[6+j])
+		gg[0][j], gg[1][j], gg[2][j], gg[3][j] = a, (a+b+c)/2, (a-b+c)/2, c
+	}
+	var t [16]float64
+	for r := range 4 {
+		a, b, c := gg[r][0], gg[r][1], gg[r][2]
+		t[4*r], t[4*r+1], t[4*r+2], t[4*r+3] = a, (a+b+c)/2, (a-b+c)/2, c
+	}
+	return t
+}
+
+// winoPlan is the tiling of one batch: blocks of whole images (small images: several per
+// block, so that the products are wide enough) or of tile rows of one image (large images, or
+// fewer images than threads).
+type winoPlan struct {
+	g          Geometry
+	oh, ow     int
+	th, tw     int // tile rows and tiles per row
+	segs       int // 16-tile segments per tile row
+	wp         int // padded row width: 32·segs + 2 columns
+	images     int // images per block (> 1 only for whole-image blocks)
+	blockRows  int // tile rows per block and image
+	rowBlocks  int // blocks per image (1 for whole-image blocks)
+	tileStride int // tst: row stride of V and M, the tiles of the largest block + 16
+}
+
+// winoTargetTiles is the block width (tiles) that whole-image blocks aim at: wide enough for the
+// products to run near the micro-kernel's peak.
+const winoTargetTiles = 128
+
+// newWinoPlan tiles g for batch images on threads goroutines: every block's V and M fit
+// winoBlockBytes where one tile row does, and there are at least threads blocks when the batch
+// allows.
+func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
+	p := &winoPlan{g: g, oh: g.OutH(), ow: g.OutW(), images: 1}
+	p.th, p.tw = (p.oh+1)/2, (p.ow+1)/2
+	p.segs = (p.tw + 15) / 16
+	p.wp = 32*p.segs + 2
+	budget := max(1, winoBlockBytes/(64*(g.C+g.M))) // tiles
+	perImage := p.th * p.tw
+	switch {
+	case batch >= 2*threads && 2*perImage <= min(budget, winoTargetTiles):
+		// Several small images per block, still leaving every thread a block.
+		p.images = min(min(budget, winoTargetTiles)/perImage, (batch+threads-1)/threads)
+		p.blockRows, p.rowBlocks = p.th, 1
+	default:
+		rows := min(p.th, max(1, budget/p.tw))
+		if batch < threads {
+			rows = min(rows, max(1, (p.th+threads-1)/threads))
+		}
+		p.rowBlocks = (p.th + rows - 1) / rows
+		p.blockRows = (p.th + p.rowBlocks - 1) / p.rowBlocks // even blocks
+	}
+	p.tileStride = p.images*p.blockRows*p.tw + 16
+	return p
+}
+
+// blockTiles is the number of tiles of the widest block.
+func (p *winoPlan) blockTiles() int { return p.tileStride - 16 }
+
+// padRows is the number of padded input rows a block reads per image and channel.
+func (p *winoPlan) padRows() int { return 2*p.blockRows + 2 }
+
+// padImage is the size of one image's padded rows.
+func (p *winoPlan) padImage() int { return p.g.C * p.padRows() * p.wp }
+
+// winoScratch is one goroutine's buffers for a block.
+type winoScratch struct {
+	pad, v, m []float32
+	dy        []float32 // the padded output gradient (winograd_grad.go)
+}
+
+var winoScratches = sync.Pool{New: func() any { return new(winoScratch) }}
+
+// grow returns s's buffers sized for plan p.
+func (s *winoScratch) grow(p *winoPlan) {
+	need := func(buf *[]float32, n int) {
+		if cap(*buf) < n {
+			*buf = make([]float32, n)
+		}
+		*buf = (*buf)[:n]
+	}
+	need(&s.pad, p.images*p.padImage())
+	need(&s.v, 16*p.g.C*p.tileStride)
+	need(&s.m, 16*p.g.M*p.tileStride)
+}
+
+// winoBlock is a block of a batch: tile rows [ty0, ty1) of images [n0, n1).
+type winoBlock struct{ n0, n1, ty0, ty1 int }
+
+// winoJob is one Forward call's data, shared by its blocks.
+type winoJob struct {
+	f      *Filter
+	p      *winoPlan
+	x, y   []float32
+	ep     *Epilogue
+	lo, hi float32
+}
+
+// winogradPays reports whether the Winograd blocks of batch images of g have enough tiles for
+// F(2×2, 3×3) to pay.
+func winogradPays(g Geometry, batch, threads int) bool {
+	p := newWinoPlan(g, batch, threads)
+	return min(p.blockTiles(), p.th*p.tw*batch) >= winoMinTiles
+}
+
+// forwardWinograd computes the convolution with F(2×2, 3×3). Whole-image blocks run side by
+// side on the threads; row blocks run one image after the other on the threads, or the images
+// side by side when there are enough of them.
+func (f *Filter) forwardWinograd(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) {
+	p := newWinoPlan(g, batch, threads)
+	job := &winoJob{f: f, p: p, x: x, y: y, ep: ep}
+	job.lo, job.hi = bounds(ep)
+	if p.rowBlocks == 1 {
+		blocks := (batch + p.images - 1) / p.images
+		parallel.ForEach(threads, blocks, func(_, b int) {
+			n0 := b * p.images
+			job.run(winoBlock{n0, min(batch, n0+p.images), 0, p.th}, nil)
+		})
+		return
+	}
+	outer, inner := splitThreads(batch, threads)
+	parallel.ForEach(outer, batch, func(_, n int) {
+		var fin GroupFinisher
+		if ep.Group != nil {
+			fin = ep.Group.Begin(n, 0, x[n*g.InputLen():(n+1)*g.InputLen()], inner)
+		}
+		parallel.ForEach(inner, p.rowBlocks, func(_, b int) {
+			ty0 := b * p.blockRows
+			job.run(winoBlock{n, n + 1, ty0, min(p.th, ty0+p.blockRows)}, fin)
+		})
+		if fin != nil {
+			fin.End()
+		}
+	})
+}
+
+// run computes block b on one goroutine: input transform, the 16 products, output transform,
+// then the group epilogue: fin's Finish on the finished rows of a row block, or, for
+// whole-image blocks (fin nil), a Begin, Finish and End per image.
+func (j *winoJob) run(b winoBlock, fin GroupFinisher) {
+	p, g := j.p, j.p.g
+	s := winoScratches.Get().(*winoScratch)
+	defer winoScratches.Put(s)
+	s.grow(p)
+	k := activeRow.Load()
+	inLen, outLen, ohw := g.InputLen(), g.OutputLen(), p.oh*p.ow
+	rows := b.ty1 - b.ty0
+	for n := b.n0; n < b.n1; n++ {
+		pad := s.pad[(n-b.n0)*p.padImage():]
+		p.fillPadded(pad, j.x[n*inLen:(n+1)*inLen], b.ty0)
+		for ty := b.ty0; ty < b.ty1; ty++ {
+			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
+			winoIn(k, &winoInArgs{
+				src: pad[2*(ty-b.ty0)*p.wp:], dst: s.v[t:],
+				ld: p.wp, srcPlane: p.padRows() * p.wp, dstRow: p.tileStride, xiStride: g.C * p.tileStride,
+				chans: g.C, segs: p.segs,
+			})
+		}
+	}
+	tiles := (b.n1 - b.n0) * rows * p.tw
+	for xi := range 16 {
+		v := gemm.Dense{Data: s.v[xi*g.C*p.tileStride : (xi+1)*g.C*p.tileStride], Ld: p.tileStride}
+		j.f.wino.u[xi].Mul(tiles, v, s.m[xi*g.M*p.tileStride:(xi+1)*g.M*p.tileStride], p.tileStride, nil, 1)
+	}
+	var bias []float32
+	if j.ep.Group == nil {
+		bias = j.ep.Bias
+	}
+	for n := b.n0; n < b.n1; n++ {
+		y := j.y[n*outLen : (n+1)*outLen]
+		for ty := b.ty0; ty < b.ty1; ty++ {
+			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
+			a := &winoOutArgs{
+				src: s.m[t:], dst: y[2*ty*p.ow:], bias: bias,
+				srcRow: p.tileStride, xiStride: g.M * p.tileStride, dstPlane: ohw, ld: p.ow,
+				chans: g.M, segs: p.segs, cols: p.ow, rows: min(2, p.oh-2*ty), lo: j.lo, hi: j.hi,
+			}
+			if j.ep.Residual != nil {
+				a.res = j.ep.Residual[n*outLen+2*ty*p.ow:]
+			}
+			winoOut(k, a)
+		}
+		r0, r1 := 2*b.ty0, min(p.oh, 2*b.ty1)
+		switch {
+		case fin != nil:
+			fin.Finish(y[r0*p.ow:], ohw, 0, r0*p.ow, g.M, (r1-r0)*p.ow)
+		case j.ep.Group != nil:
+			imageFin := j.ep.Group.Begin(n, 0, j.x[n*inLen:(n+1)*inLen], 1)
+			imageFin.Finish(y, ohw, 0, 0, g.M, ohw)
+			imageFin.End()
+		}
+	}
+}
+
+// fillPadded copies the input rows that the tile rows from ty0 read into pad ([C, padRows, wp]),
+// with zeros where they fall outside the image.
+func (p *winoPlan) fillPadded(pad, x []float32, ty0 int) {
+	g := p.g
+	rows := p.padRows()
+	c0 := min(g.PadLeft, p.wp)     // first padded column inside the image
+	c1 := min(g.PadLeft+g.W, p.wp) // end of the image's columns
+	for c := range g.C {
+		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		for r := range rows {
+			dst := pad[(c*rows+r)*p.wp : (c*rows+r+1)*p.wp]
+			ih := 2*ty0 - g.PadTop + r
+			if ih < 0 || ih >= g.H {
+				clear(dst)
+				continue
+			}
+			clear(dst[:c0])
+			copy(dst[c0:c1], plane[ih*g.W:ih*g.W+c1-c0])
+			clear(dst[c1:])
+		}
+	}
+}
+
+// winoInArgs is the contract of the input transform kernel, for one tile row of every channel:
+// for c < chans, segment s < segs, lane l < 16 and ξ = 4i + j,
+//
+//	dst[ξ·xiStride + c·dstRow + 16s + l] = (Bᵀ d B)[i][j],  d[r][q] = src[c·srcPlane + r·ld + 32s + 2l + q]
+//
+// reading src[c·srcPlane + r·ld : ... + 32·segs + 2] for r < 4.
+type winoInArgs struct {
+	src, dst                       []float32
+	ld, srcPlane, dstRow, xiStride int
+	chans, segs                    int
+}
+
+// winoOutArgs is the contract of the output transform kernel, for one tile row of every output
+// channel: for m < chans and tile tx = 16s + l with segment s < segs, the 2×2 outputs
+//
+//	o = Aᵀ X A,  X[i][j] = src[(4i+j)·xiStride + m·srcRow + 16s + l],
+//	v = o[a][b] + bias[m] (+ res[m·dstPlane + a·ld + 2tx + b])
+//	dst[m·dstPlane + a·ld + 2tx + b] = min(max(v, lo), hi)   (NaN stays NaN)
+//
+// for a < rows and 2tx + b < cols, where the last segment has columns: 32·(segs−1) < cols ≤
+// 32·segs. bias nil means zero, res nil none.
+type winoOutArgs struct {
+	src, dst, res, bias            []float32
+	srcRow, xiStride, dstPlane, ld int
+	chans, segs, cols, rows        int
+	lo, hi                         float32
+}
+
+// winoIn checks a's bounds and runs the active kernel's input transform.
+func winoIn(k *rowKernel, a *winoInArgs) {
+	last := (a.chans - 1) * a.srcPlane
+	if a.chans <= 0 || a.segs <= 0 || last+3*a.ld+32*a.segs+2 > len(a.src) ||
+		15*a.xiStride+(a.chans-1)*a.dstRow+16*a.segs > len(a.dst) {
+		panic(fmt.Sprintf("conv: Winograd input transform of %d channels × %d segments does not fit", a.chans, a.segs))
+	}
+	if k.winograd {
+		winoInAsm(a)
+		return
+	}
+	winoInGeneric(a)
+}
+
+// winoOut checks a's bounds and runs the active kernel's output transform.
+func winoOut(k *rowKernel, a *winoOutArgs) {
+	span := (a.chans-1)*a.dstPlane + (a.rows-1)*a.ld + a.cols
+	if a.chans <= 0 || a.segs <= 0 || a.rows < 1 || a.rows > 2 || a.cols > 32*a.segs || a.cols <= 32*(a.segs-1) || a.cols > a.ld ||
+		15*a.xiStride+(a.chans-1)*a.srcRow+16*a.segs > len(a.src) || span > len(a.dst) ||
+		a.res != nil && span > len(a.res) || a.bias != nil && len(a.bias) < a.chans {
+		panic(fmt.Sprintf("conv: Winograd output transform of %d channels × %d segments does not fit", a.chans, a.segs))
+	}
+	if k.winograd {
+		winoOutAsm(a)
+		return
+	}
+	winoOutGeneric(a)
+}
+
+// winoInGeneric is the portable input transform; see winoInArgs.
+func winoInGeneric(a *winoInArgs) {
+	for c := range a.chans {
+		src := a.src[c*a.srcPlane:]
+		for t := range 16 * a.segs {
+			var d [4][4]float32
+			for r := range 4 {
+				copy(d[r][:], src[r*a.ld+2*t:r*a.ld+2*t+4])
+			}
+			v := winoInputTile(&d)
+			o := c*a.dstRow + t
+			for xi, val := range v {
+				a.dst[xi*a.xiStride+o] = val
+			}
+		}
+	}
+}
+
+// winoInputTile is Bᵀ d B, in the order of operations of the vector kernel: columns first
+// (across the rows of d), then rows.
+func winoInputTile(d *[4][4]float32) [16]float32 {
+	var t [4][4]float32
+	for j := range 4 {
+		t[0][j] = d[0][j] - d[2][j]
+		t[1][j] = d[1][j] + d[2][j]
+		t[2][j] = d[2][j] - d[1][j]
+		t[3][j] = d[1][j] - d[3][j]
+	}
+	var v [16]float32
+	for i := range 4 {
+		v[4*i] = t[i][0] - t[i][2]
+		v[4*i+1] = t[i][1] + t[i][2]
+		v[4*i+2] = t[i][2] - t[i][1]
+		v[4*i+3] = t[i][1] - t[i][3]
+	}
+	return v
+}
+
+// winoOutGeneric is the portable output transform; see winoOutArgs.
+func winoOutGeneric(a *winoOutArgs) {
+	tiles := (a.cols + 1) / 2
+	for m := range a.chans {
+		var bias float32
+		if a.bias != nil {
+			bias = a.bias[m]
+		}
+		for tx := range tiles {
+			var x [16]float32
+			for xi := range x {
+				x[xi] = a.src[xi*a.xiStride+m*a.srcRow+tx]
+			}
+			o := winoOutputTile(&x)
+			for r := range a.rows {
+				for b := range 2 {
+					col := 2*tx + b
+					if col >= a.cols {
+						continue
+					}
+					i := m*a.dstPlane + r*a.ld + col
+					v := o[r][b] + bias
+					if a.res != nil {
+						v += a.res[i]
+					}
+					a.dst[i] = min(max(v, a.lo), a.hi)
+				}
+			}
+		}
+	}
+}
+
+// winoOutputTile is Aᵀ X A, in the order of operations of the vector kernel: columns first
+// (across the rows of X), then rows.
+func winoOutputTile(x *[16]float32) [2][2]float32 {
+	var s [2][4]float32
+	for j := range 4 {
+		s[0][j] = x[j] + x[4+j] + x[8+j]
+		s[1][j] = x[4+j] - x[8+j] - x[12+j]
+	}
+	var o [2][2]float32
+	for r := range 2 {
+		o[r][0] = s[r][0] + s[r][1] + s[r][2]
+		o[r][1] = s[r][1] - s[r][2] - s[r][3]
+	}
+	return o
+}
+
+// InputGradient returns the convolution that computes the gradient of a unit-stride,
+// undilated, ungrouped convolution g with respect to its input: dX = conv(dY, w'), where w'
+// [C, M, KH, KW] is w transposed and rotated by half a turn, w'[c][m][i][j] =
+// w[m][c][KH−1−i][KW−1−j], with pads KH−1−PadTop, KW−1−PadLeft, KH−1−PadBottom, KW−1−PadRight,
+// so that its output has g's input size. ok is false when g is not such a convolution or a pad
+// exceeds the window (the gradient would then need negative pads).
+func InputGradient(g Geometry, w []float32) (gt Geometry, wt []float32, ok bool) {
+	if g.SH != 1 || g.SW != 1 || g.DH != 1 || g.DW != 1 || g.Group != 1 ||
+		g.PadTop >= g.KH || g.PadBottom >= g.KH || g.PadLeft >= g.KW || g.PadRight >= g.KW || g.OutH() <= 0 || g.OutW() <= 0 {
+		return Geometry{}, nil, false
+	}
+	gt = Geometry{C: g.M, H: g.OutH(), W: g.OutW(), M: g.C, KH: g.KH, KW: g.KW, SH: 1, SW: 1, DH: 1, DW: 1,
+		PadTop: g.KH - 1 - g.PadTop, PadLeft: g.KW - 1 - g.PadLeft, PadBottom: g.KH - 1 - g.PadBottom,
+		PadRight: g.KW - 1 - g.PadRight, Group: 1}
+	taps := g.KH * g.KW
+	wt = make([]float32, len(w[:g.FilterLen()]))
+	for m := range g.M {
+		for c := range g.C {
+			src := w[(m*g.C+c)*taps : (m*g.C+c+1)*taps]
+			dst := wt[(c*g.M+m)*taps : (c*g.M+m+1)*taps]
+			for i := range taps {
+				dst[i] = src[taps-1-i]
+			}
+		}
+	}
+	return gt, wt, true
+}

@@ -1,0 +1,355 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "go_asm.h"
+
+// WINOROW loads one input row of a 16-tile segment (the 34 values at DX) as its four columns
+// of d: a = values 0, 2, ..., 30; b = 1, 3, ..., 31; c = 2, 4, ..., 32; e = 3, 5, ..., 33
+// (two-table permutes by the even lanes in Z30 and the odd lanes in Z31).
+#define WINOROW(a, b, c, e) \
+	VMOVUPS (DX), a; \
+	VPERMT2PS 64(DX), Z30, a; \
+	VMOVUPS (DX), b; \
+	VPERMT2PS 64(DX), Z31, b; \
+	VMOVUPS 8(DX), c; \
+	VPERMT2PS 72(DX), Z30, c; \
+	VMOVUPS 8(DX), e; \
+	VPERMT2PS 72(DX), Z31, e
+
+// WINOCOLUMN applies Bᵀ down column j of d (rows a, b, c, e): a = a − c, e = b − e,
+// t = b + c, c = c − b.
+#define WINOCOLUMN(a, b, c, e, t) \
+	VSUBPS c, a, a; \
+	VSUBPS e, b, e; \
+	VADDPS c, b, t; \
+	VSUBPS b, c, c
+
+// WINOSTORE stores v at R14 and moves R14 to the next ξ.
+#define WINOSTORE(v) \
+	VMOVUPS v, (R14); \
+	ADDQ R9, R14
+
+// WINOROWOUT applies B along one row (p0..p3) of the column-transformed tile and stores its
+// four ξ.
+#define WINOROWOUT(p0, p1, p2, p3) \
+	VSUBPS p2, p0, Z20; \
+	WINOSTORE(Z20); \
+	VADDPS p2, p1, Z21; \
+	WINOSTORE(Z21); \
+	VSUBPS p1, p2, Z22; \
+	WINOSTORE(Z22); \
+	VSUBPS p3, p1, Z23; \
+	WINOSTORE(Z23)
+
+// func winoInAsm(a *winoInArgs)
+//
+// Registers: SI the channel's padded rows, DI its V row (ξ = 0), AX the segment's first source
+// value, R12 its first destination, DX the source row, R14 the destination of each ξ; R8 ld,
+// R9 xiStride, R10 srcPlane, R11 dstRow (all in bytes); CX channels left, BX segments left,
+// R13 segments per row. Z0..Z15 hold d[i][j] in Z(4i+j), then the column-transformed rows
+// (row 1 in Z16..Z19); Z30, Z31 the even and odd lane indices.
+TEXT ·winoInAsm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ winoInArgs_src(DX), SI
+	MOVQ winoInArgs_dst(DX), DI
+	MOVQ winoInArgs_ld(DX), R8
+	SHLQ $2, R8
+	MOVQ winoInArgs_xiStride(DX), R9
+	SHLQ $2, R9
+	MOVQ winoInArgs_srcPlane(DX), R10
+	SHLQ $2, R10
+	MOVQ winoInArgs_dstRow(DX), R11
+	SHLQ $2, R11
+	MOVQ winoInArgs_chans(DX), CX
+	MOVQ winoInArgs_segs(DX), R13
+	VMOVDQU32 ·winoLanes+0(SB), Z30
+	VMOVDQU32 ·winoLanes+64(SB), Z31
+
+winoInChannel:
+	MOVQ SI, AX
+	MOVQ DI, R12
+	MOVQ R13, BX
+
+winoInSegment:
+	MOVQ AX, DX
+	WINOROW(Z0, Z1, Z2, Z3)
+	ADDQ R8, DX
+	WINOROW(Z4, Z5, Z6, Z7)
+	ADDQ R8, DX
+	WINOROW(Z8, Z9, Z10, Z11)
+	ADDQ R8, DX
+	WINOROW(Z12, Z13, Z14, Z15)
+	WINOCOLUMN(Z0, Z4, Z8, Z12, Z16)
+	WINOCOLUMN(Z1, Z5, Z9, Z13, Z17)
+	WINOCOLUMN(Z2, Z6, Z10, Z14, Z18)
+	WINOCOLUMN(Z3, Z7, Z11, Z15, Z19)
+	MOVQ R12, R14
+	WINOROWOUT(Z0, Z1, Z2, Z3)
+	WINOROWOUT(Z16, Z17, Z18, Z19)
+	WINOROWOUT(Z8, Z9, Z10, Z11)
+	WINOROWOUT(Z12, Z13, Z14, Z15)
+	ADDQ $128, AX
+	ADDQ $64, R12
+	DECQ BX
+	JNZ  winoInSegment
+
+	ADDQ R10, SI
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  winoInChannel
+	VZEROUPPER
+	RET
+
+// WINOLOAD loads the next ξ of the segment (at AX) into v.
+#define WINOLOAD(v) \
+	VMOVUPS (AX), v; \
+	ADDQ R8, AX
+
+// WINOFINISH adds the residual (if R15 is not nil) to the 16 values v at offset off of the
+// channel's output row, clamps them to [Z28, Z31] and stores the lanes of mask k.
+#define WINOFINISH(v, off, k) \
+	TESTQ R15, R15; \
+	JZ 3(PC); \
+	VMOVUPS.Z off(R15)(DX*1), k, Z4; \
+	VADDPS Z4, v, v; \
+	VMAXPS v, Z28, v; \
+	VMINPS v, Z31, v; \
+	VMOVUPS v, k, off(DI)(DX*1)
+
+// func winoOutAsm(a *winoOutArgs)
+//
+// Registers: SI the channel's M row (ξ = 0), DI its output row 2ty, R15 its residual row (or
+// nil), R13 its bias (or nil), R14 the segment's first M value, AX the ξ being loaded, R12 the
+// segment's byte offset in the output row, DX that of the row being stored; R8 xiStride,
+// R9 ld, R10 dstPlane, R11 srcRow (bytes); CX channels left, BX segments left (segs on the
+// frame). Z0..Z15 hold X[i][j] in Z(4i+j), Z16..Z23 the column-transformed rows, Z24..Z27 the
+// outputs o[a][b] of 16 tiles; Z29, Z30 the interleaving indices, Z28 and Z31 the bounds. K1,
+// K2 mask the two halves of the last segment's columns, K5 is all lanes, K3, K4 those of the
+// segment being stored, K7 all lanes or none (the second output row).
+TEXT ·winoOutAsm(SB), NOSPLIT, $8-8
+	MOVQ a+0(FP), DX
+	MOVQ winoOutArgs_src(DX), SI
+	MOVQ winoOutArgs_dst(DX), DI
+	MOVQ winoOutArgs_res(DX), R15
+	MOVQ winoOutArgs_bias(DX), R13
+	MOVQ winoOutArgs_xiStride(DX), R8
+	SHLQ $2, R8
+	MOVQ winoOutArgs_ld(DX), R9
+	SHLQ $2, R9
+	MOVQ winoOutArgs_dstPlane(DX), R10
+	SHLQ $2, R10
+	MOVQ winoOutArgs_srcRow(DX), R11
+	SHLQ $2, R11
+	VBROADCASTSS winoOutArgs_lo(DX), Z28
+	VBROADCASTSS winoOutArgs_hi(DX), Z31
+	VMOVDQU32 ·winoLanes+128(SB), Z29
+	VMOVDQU32 ·winoLanes+192(SB), Z30
+
+	// Masks: the last segment holds cols − 32·(segs−1) columns, 1 to 32.
+	MOVQ winoOutArgs_segs(DX), AX
+	MOVQ AX, segs-8(SP)
+	SHLQ $5, AX
+	MOVQ winoOutArgs_cols(DX), BX
+	SUBQ AX, BX
+	ADDQ $32, BX
+	MOVQ $16, AX
+	CMPQ BX, AX
+	CMOVQLT BX, AX
+	MOVQ $-1, R12
+	BZHIQ AX, R12, R14
+	KMOVW R14, K1
+	SUBQ AX, BX
+	BZHIQ BX, R12, R14
+	KMOVW R14, K2
+	MOVL $0xffff, AX
+	KMOVW AX, K5
+	XORQ AX, AX
+	CMPQ winoOutArgs_rows(DX), $2
+	JNE  winoOutRows
+	MOVL $0xffff, AX
+
+winoOutRows:
+	KMOVW AX, K7
+	MOVQ winoOutArgs_chans(DX), CX
+
+winoOutChannel:
+	MOVQ SI, R14
+	XORQ R12, R12
+	MOVQ segs-8(SP), BX
+
+winoOutSegment:
+	MOVQ R14, AX
+	WINOLOAD(Z0)
+	WINOLOAD(Z1)
+	WINOLOAD(Z2)
+	WINOLOAD(Z3)
+	WINOLOAD(Z4)
+	WINOLOAD(Z5)
+	WINOLOAD(Z6)
+	WINOLOAD(Z7)
+	WINOLOAD(Z8)
+	WINOLOAD(Z9)
+	WINOLOAD(Z10)
+	WINOLOAD(Z11)
+	WINOLOAD(Z12)
+	WINOLOAD(Z13)
+	WINOLOAD(Z14)
+	WINOLOAD(Z15)
+
+	// Columns: s0j = x0j + x1j + x2j (Z16+j), s1j = x1j − x2j − x3j (Z20+j).
+	VADDPS Z4, Z0, Z16
+	VADDPS Z8, Z16, Z16
+	VADDPS Z5, Z1, Z17
+	VADDPS Z9, Z17, Z17
+	VADDPS Z6, Z2, Z18
+	VADDPS Z10, Z18, Z18
+	VADDPS Z7, Z3, Z19
+	VADDPS Z11, Z19, Z19
+	VSUBPS Z8, Z4, Z20
+	VSUBPS Z12, Z20, Z20
+	VSUBPS Z9, Z5, Z21
+	VSUBPS Z13, Z21, Z21
+	VSUBPS Z10, Z6, Z22
+	VSUBPS Z14, Z22, Z22
+	VSUBPS Z11, Z7, Z23
+	VSUBPS Z15, Z23, Z23
+
+	// Rows: o[r][0] = sr0 + sr1 + sr2, o[r][1] = sr1 − sr2 − sr3.
+	VADDPS Z17, Z16, Z24
+	VADDPS Z18, Z24, Z24
+	VSUBPS Z18, Z17, Z25
+	VSUBPS Z19, Z25, Z25
+	VADDPS Z21, Z20, Z26
+	VADDPS Z22, Z26, Z26
+	VSUBPS Z22, Z21, Z27
+	VSUBPS Z23, Z27, Z27
+	TESTQ R13, R13
+	JZ    winoOutNoBias
+	VBROADCASTSS (R13), Z16
+	VADDPS Z16, Z24, Z24
+	VADDPS Z16, Z25, Z25
+	VADDPS Z16, Z26, Z26
+	VADDPS Z16, Z27, Z27
+
+winoOutNoBias:
+	// Interleave o[a][0] and o[a][1] into output row a's 32 columns: Z0, Z1 row 0, Z2, Z3 row 1.
+	VMOVAPS Z24, Z0
+	VPERMT2PS Z25, Z29, Z0
+	VMOVAPS Z24, Z1
+	VPERMT2PS Z25, Z30, Z1
+	VMOVAPS Z26, Z2
+	VPERMT2PS Z27, Z29, Z2
+	VMOVAPS Z26, Z3
+	VPERMT2PS Z27, Z30, Z3
+
+	KMOVW K5, K3
+	KMOVW K5, K4
+	CMPQ BX, $1
+	JNE  winoOutFull
+	KMOVW K1, K3
+	KMOVW K2, K4
+
+winoOutFull:
+	MOVQ R12, DX
+	WINOFINISH(Z0, 0, K3)
+	WINOFINISH(Z1, 64, K4)
+	KANDW K7, K3, K3
+	KANDW K7, K4, K4
+	ADDQ R9, DX
+	WINOFINISH(Z2, 0, K3)
+	WINOFINISH(Z3, 64, K4)
+
+	ADDQ $64, R14
+	ADDQ $128, R12
+	DECQ BX
+	JNZ  winoOutSegment
+
+	ADDQ R11, SI
+	ADDQ R10, DI
+	TESTQ R15, R15
+	JZ    2(PC)
+	ADDQ R10, R15
+	TESTQ R13, R13
+	JZ    2(PC)
+	ADDQ $4, R13
+	DECQ CX
+	JNZ  winoOutChannel
+	VZEROUPPER
+	RET
+
+// WINOGRADROW applies Aᵀ along one row (p0, p1) of the column-transformed output-gradient
+// block and stores its four ξ: p0, p0 + p1, p0 − p1, 0 − p1.
+#define WINOGRADROW(p0, p1) \
+	WINOSTORE(p0); \
+	VADDPS p1, p0, Z20; \
+	WINOSTORE(Z20); \
+	VSUBPS p1, p0, Z21; \
+	WINOSTORE(Z21); \
+	VSUBPS p1, Z29, Z22; \
+	WINOSTORE(Z22)
+
+// func winoGradAsm(a *winoGradArgs)
+//
+// Registers as in winoInAsm: SI the channel's rows, DI its Ŷ row (ξ = 0), AX the segment's
+// first source value, R12 its first destination, DX the source row, R14 the destination of
+// each ξ; R8 ld, R9 xiStride, R10 srcPlane, R11 dstRow (bytes); CX channels left, BX segments
+// left, R13 segments per row. Z0, Z1 hold e[0][0], e[0][1] of 16 tiles, Z2, Z3 e[1][0],
+// e[1][1]; Z4..Z9 the column-transformed rows; Z29 zero, Z30, Z31 the even and odd lane indices.
+TEXT ·winoGradAsm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ winoGradArgs_src(DX), SI
+	MOVQ winoGradArgs_dst(DX), DI
+	MOVQ winoGradArgs_ld(DX), R8
+	SHLQ $2, R8
+	MOVQ winoGradArgs_xiStride(DX), R9
+	SHLQ $2, R9
+	MOVQ winoGradArgs_srcPlane(DX), R10
+	SHLQ $2, R10
+	MOVQ winoGradArgs_dstRow(DX), R11
+	SHLQ $2, R11
+	MOVQ winoGradArgs_chans(DX), CX
+	MOVQ winoGradArgs_segs(DX), R13
+	VMOVDQU32 ·winoLanes+0(SB), Z30
+	VMOVDQU32 ·winoLanes+64(SB), Z31
+	VPXORD Z29, Z29, Z29
+
+winoGradChannel:
+	MOVQ SI, AX
+	MOVQ DI, R12
+	MOVQ R13, BX
+
+winoGradSegment:
+	MOVQ AX, DX
+	VMOVUPS (DX), Z0
+	VPERMT2PS 64(DX), Z30, Z0
+	VMOVUPS (DX), Z1
+	VPERMT2PS 64(DX), Z31, Z1
+	ADDQ R8, DX
+	VMOVUPS (DX), Z2
+	VPERMT2PS 64(DX), Z30, Z2
+	VMOVUPS (DX), Z3
+	VPERMT2PS 64(DX), Z31, Z3
+
+	// Columns: z1b = e0b + e1b, z2b = e0b − e1b, z3b = 0 − e1b (z0b = e0b stays).
+	VADDPS Z2, Z0, Z4
+	VSUBPS Z2, Z0, Z5
+	VSUBPS Z2, Z29, Z6
+	VADDPS Z3, Z1, Z7
+	VSUBPS Z3, Z1, Z8
+	VSUBPS Z3, Z29, Z9
+	MOVQ R12, R14
+	WINOGRADROW(Z0, Z1)
+	WINOGRADROW(Z4, Z7)
+	WINOGRADROW(Z5, Z8)
+	WINOGRADROW(Z6, Z9)
+	ADDQ $128, AX
+	ADDQ $64, R12
+	DECQ BX
+	JNZ  winoGradSegment
+
+	ADDQ R10, SI
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  winoGradChannel
+	VZEROUPPER
+	RET
