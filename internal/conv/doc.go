@@ -28,9 +28,18 @@
 // has K = KH·KW only and is too thin for gemm. With AVX-512, depthwise layers without a channel
 // multiplier run channel-blocked instead (depthwise.go): 16 channels are transposed into
 // pixel-major vectors (gemm.Transpose16), every tap is one vector multiply-add for all 16, and
-// the result is transposed back. Choose picks one from the size-independent fields
-// of a Geometry, so the choice (and the packing of the filter, see Filter) happens once, when a
-// model is planned.
+// the result is transposed back. Winograd computes 3×3 unit-stride layers as F(2×2, 3×3)
+// (winograd.go): per block of output tiles, the input is transformed (AVX-512: 16 tiles per
+// vector), 16 products with the transformed filter run through gemm, and the output transform
+// stores the tiles with the epilogue fused; 2.25 times fewer multiply-adds. Its error is bounded
+// like a product of depth C+9 over the transformed magnitudes (winogradBound in the tests).
+// Choose picks one from the size-independent fields of a Geometry, so the choice (and the
+// packing of the filter, see Filter) happens once, when a model is planned; a Winograd filter
+// runs images too small for it (fewer than winoMinTiles tiles per block) as Im2col.
+//
+// The input gradient of a unit-stride convolution is itself a convolution (InputGradient), and
+// WinogradFilterGradient computes the filter gradient with the same transforms (the output
+// gradient's by A e Aᵀ), so training runs its 3×3 layers through F(2×2, 3×3) too.
 //
 // The backward passes (runtime's Conv, decop's DecoupledConv) keep P or its gradient whole:
 // Geometry.Im2colRows stores rows of P and Geometry.Col2imRows, its adjoint, adds rows of dP back

@@ -127,13 +127,17 @@ type winoPlan struct {
 	tileStride int // tst: row stride of V and M, the tiles of the largest block + 16
 }
 
-// winoTargetTiles is the block width (tiles) that whole-image blocks aim at: wide enough for the
-// products to run near the micro-kernel's peak.
-const winoTargetTiles = 128
+// winoTargetTiles is the block width (tiles) that whole-image blocks aim at, and winoMinBlock
+// the narrowest a row block may be made to fit the cache budget: below about 64 columns the
+// products lose to their fixed costs and to streaming the transformed filter once per block.
+const (
+	winoTargetTiles = 128
+	winoMinBlock    = 64
+)
 
-// newWinoPlan tiles g for batch images on threads goroutines: every block's V and M fit
-// winoBlockBytes where one tile row does, and there are at least threads blocks when the batch
-// allows.
+// newWinoPlan tiles g for batch images on threads goroutines: blocks of several small images
+// when that still leaves every thread a block; otherwise blocks of tile rows whose V and M fit
+// winoBlockBytes, but at least winoMinBlock tiles wide.
 func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	p := &winoPlan{g: g, oh: g.OutH(), ow: g.OutW(), images: 1}
 	p.th, p.tw = (p.oh+1)/2, (p.ow+1)/2
@@ -147,10 +151,7 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 		p.images = min(min(budget, winoTargetTiles)/perImage, (batch+threads-1)/threads)
 		p.blockRows, p.rowBlocks = p.th, 1
 	default:
-		rows := min(p.th, max(1, budget/p.tw))
-		if batch < threads {
-			rows = min(rows, max(1, (p.th+threads-1)/threads))
-		}
+		rows := min(p.th, max(budget/p.tw, (winoMinBlock+p.tw-1)/p.tw, 1))
 		p.rowBlocks = (p.th + rows - 1) / rows
 		p.blockRows = (p.th + p.rowBlocks - 1) / p.rowBlocks // even blocks
 	}
@@ -207,30 +208,44 @@ func winogradPays(g Geometry, batch, threads int) bool {
 	return min(p.blockTiles(), p.th*p.tw*batch) >= winoMinTiles
 }
 
-// forwardWinograd computes the convolution with F(2×2, 3×3). Whole-image blocks run side by
-// side on the threads; row blocks run one image after the other on the threads, or the images
-// side by side when there are enough of them.
+// forwardWinograd computes the convolution with F(2×2, 3×3). With at least as many blocks
+// (of whole images, or of the rows of one image) or images as threads, they run side by side,
+// one goroutine each; otherwise the blocks run one after the other, each spread over the
+// threads (transforms by channels, the 16 products by ξ).
 func (f *Filter) forwardWinograd(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) {
 	p := newWinoPlan(g, batch, threads)
 	job := &winoJob{f: f, p: p, x: x, y: y, ep: ep}
 	job.lo, job.hi = bounds(ep)
 	if p.rowBlocks == 1 {
 		blocks := (batch + p.images - 1) / p.images
-		parallel.ForEach(threads, blocks, func(_, b int) {
+		outer, inner := threads, 1
+		if blocks < threads {
+			outer, inner = 1, threads
+		}
+		parallel.ForEach(outer, blocks, func(_, b int) {
 			n0 := b * p.images
-			job.run(winoBlock{n0, min(batch, n0+p.images), 0, p.th}, nil)
+			job.run(winoBlock{n0, min(batch, n0+p.images), 0, p.th}, nil, inner)
 		})
 		return
 	}
-	outer, inner := splitThreads(batch, threads)
+	// Row blocks: images side by side, or the blocks of one image side by side, or each block
+	// spread over the threads.
+	outer, inner := threads, 1
+	if batch < threads {
+		outer, inner = 1, threads
+	}
+	blockThreads, sideBySide := inner, 1
+	if inner > 1 && p.rowBlocks >= inner {
+		blockThreads, sideBySide = 1, inner
+	}
 	parallel.ForEach(outer, batch, func(_, n int) {
 		var fin GroupFinisher
 		if ep.Group != nil {
 			fin = ep.Group.Begin(n, 0, x[n*g.InputLen():(n+1)*g.InputLen()], inner)
 		}
-		parallel.ForEach(inner, p.rowBlocks, func(_, b int) {
+		parallel.ForEach(sideBySide, p.rowBlocks, func(_, b int) {
 			ty0 := b * p.blockRows
-			job.run(winoBlock{n, n + 1, ty0, min(p.th, ty0+p.blockRows)}, fin)
+			job.run(winoBlock{n, n + 1, ty0, min(p.th, ty0+p.blockRows)}, fin, blockThreads)
 		})
 		if fin != nil {
 			fin.End()
@@ -238,72 +253,93 @@ func (f *Filter) forwardWinograd(g Geometry, x, y []float32, batch int, ep *Epil
 	})
 }
 
-// run computes block b on one goroutine: input transform, the 16 products, output transform,
-// then the group epilogue: fin's Finish on the finished rows of a row block, or, for
+// run computes block b on up to threads goroutines: input transform, the 16 products, output
+// transform, then the group epilogue: fin's Finish on the finished rows of a row block, or, for
 // whole-image blocks (fin nil), a Begin, Finish and End per image.
-func (j *winoJob) run(b winoBlock, fin GroupFinisher) {
+func (j *winoJob) run(b winoBlock, fin GroupFinisher, threads int) {
 	p, g := j.p, j.p.g
 	s := winoScratches.Get().(*winoScratch)
 	defer winoScratches.Put(s)
 	s.grow(p)
 	k := activeRow.Load()
-	inLen, outLen, ohw := g.InputLen(), g.OutputLen(), p.oh*p.ow
-	rows := b.ty1 - b.ty0
-	for n := b.n0; n < b.n1; n++ {
-		pad := s.pad[(n-b.n0)*p.padImage():]
-		p.fillPadded(pad, j.x[n*inLen:(n+1)*inLen], b.ty0)
-		for ty := b.ty0; ty < b.ty1; ty++ {
-			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
-			winoIn(k, &winoInArgs{
-				src: pad[2*(ty-b.ty0)*p.wp:], dst: s.v[t:],
-				ld: p.wp, srcPlane: p.padRows() * p.wp, dstRow: p.tileStride, xiStride: g.C * p.tileStride,
-				chans: g.C, segs: p.segs,
-			})
-		}
-	}
-	tiles := (b.n1 - b.n0) * rows * p.tw
-	for xi := range 16 {
+	parallel.For(threads, g.C, func(c0, c1 int) { j.transformInput(k, s, b, c0, c1) })
+	tiles := (b.n1 - b.n0) * (b.ty1 - b.ty0) * p.tw
+	parallel.ForEach(threads, 16, func(_, xi int) {
 		v := gemm.Dense{Data: s.v[xi*g.C*p.tileStride : (xi+1)*g.C*p.tileStride], Ld: p.tileStride}
 		j.f.wino.u[xi].Mul(tiles, v, s.m[xi*g.M*p.tileStride:(xi+1)*g.M*p.tileStride], p.tileStride, nil, 1)
-	}
-	var bias []float32
-	if j.ep.Group == nil {
-		bias = j.ep.Bias
-	}
-	for n := b.n0; n < b.n1; n++ {
-		y := j.y[n*outLen : (n+1)*outLen]
-		for ty := b.ty0; ty < b.ty1; ty++ {
-			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
-			a := &winoOutArgs{
-				src: s.m[t:], dst: y[2*ty*p.ow:], bias: bias,
-				srcRow: p.tileStride, xiStride: g.M * p.tileStride, dstPlane: ohw, ld: p.ow,
-				chans: g.M, segs: p.segs, cols: p.ow, rows: min(2, p.oh-2*ty), lo: j.lo, hi: j.hi,
-			}
-			if j.ep.Residual != nil {
-				a.res = j.ep.Residual[n*outLen+2*ty*p.ow:]
-			}
-			winoOut(k, a)
-		}
-		r0, r1 := 2*b.ty0, min(p.oh, 2*b.ty1)
-		switch {
-		case fin != nil:
-			fin.Finish(y[r0*p.ow:], ohw, 0, r0*p.ow, g.M, (r1-r0)*p.ow)
-		case j.ep.Group != nil:
-			imageFin := j.ep.Group.Begin(n, 0, j.x[n*inLen:(n+1)*inLen], 1)
-			imageFin.Finish(y, ohw, 0, 0, g.M, ohw)
+	})
+	parallel.For(threads, g.M, func(m0, m1 int) { j.transformOutput(k, s, b, m0, m1, fin) })
+	if fin == nil && j.ep.Group != nil {
+		ohw := p.oh * p.ow
+		for n := b.n0; n < b.n1; n++ {
+			y := j.y[n*g.OutputLen() : (n+1)*g.OutputLen()]
+			imageFin := j.ep.Group.Begin(n, 0, j.x[n*g.InputLen():(n+1)*g.InputLen()], threads)
+			parallel.For(threads, g.M, func(m0, m1 int) {
+				imageFin.Finish(y[m0*ohw:], ohw, m0, 0, m1-m0, ohw)
+			})
 			imageFin.End()
 		}
 	}
 }
 
-// fillPadded copies the input rows that the tile rows from ty0 read into pad ([C, padRows, wp]),
-// with zeros where they fall outside the image.
-func (p *winoPlan) fillPadded(pad, x []float32, ty0 int) {
+// transformInput pads block b's input channels [c0, c1) and transforms them into V.
+func (j *winoJob) transformInput(k *rowKernel, s *winoScratch, b winoBlock, c0, c1 int) {
+	p, g := j.p, j.p.g
+	rows := b.ty1 - b.ty0
+	plane := p.padRows() * p.wp
+	for n := b.n0; n < b.n1; n++ {
+		pad := s.pad[(n-b.n0)*p.padImage():]
+		p.fillPadded(pad, j.x[n*g.InputLen():(n+1)*g.InputLen()], b.ty0, c0, c1)
+		for ty := b.ty0; ty < b.ty1; ty++ {
+			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
+			winoIn(k, &winoInArgs{
+				src: pad[c0*plane+2*(ty-b.ty0)*p.wp:], dst: s.v[c0*p.tileStride+t:],
+				ld: p.wp, srcPlane: plane, dstRow: p.tileStride, xiStride: g.C * p.tileStride,
+				chans: c1 - c0, segs: p.segs,
+			})
+		}
+	}
+}
+
+// transformOutput stores block b's output channels [m0, m1) from M, with the bias, residual and
+// activation, and, for a row block with a group epilogue, finishes them.
+func (j *winoJob) transformOutput(k *rowKernel, s *winoScratch, b winoBlock, m0, m1 int, fin GroupFinisher) {
+	p, g := j.p, j.p.g
+	rows := b.ty1 - b.ty0
+	ohw := p.oh * p.ow
+	var bias []float32
+	if j.ep.Group == nil && j.ep.Bias != nil {
+		bias = j.ep.Bias[m0:m1]
+	}
+	for n := b.n0; n < b.n1; n++ {
+		y := j.y[n*g.OutputLen() : (n+1)*g.OutputLen()]
+		for ty := b.ty0; ty < b.ty1; ty++ {
+			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
+			a := &winoOutArgs{
+				src: s.m[m0*p.tileStride+t:], dst: y[m0*ohw+2*ty*p.ow:], bias: bias,
+				srcRow: p.tileStride, xiStride: g.M * p.tileStride, dstPlane: ohw, ld: p.ow,
+				chans: m1 - m0, segs: p.segs, cols: p.ow, rows: min(2, p.oh-2*ty), lo: j.lo, hi: j.hi,
+			}
+			if j.ep.Residual != nil {
+				a.res = j.ep.Residual[n*g.OutputLen()+m0*ohw+2*ty*p.ow:]
+			}
+			winoOut(k, a)
+		}
+		if fin != nil {
+			r0, r1 := 2*b.ty0, min(p.oh, 2*b.ty1)
+			fin.Finish(y[m0*ohw+r0*p.ow:], ohw, m0, r0*p.ow, m1-m0, (r1-r0)*p.ow)
+		}
+	}
+}
+
+// fillPadded copies channels [c0, c1) of the input rows that the tile rows from ty0 read into
+// pad ([C, padRows, wp]), with zeros where they fall outside the image.
+func (p *winoPlan) fillPadded(pad, x []float32, ty0, c0, c1 int) {
 	g := p.g
 	rows := p.padRows()
-	c0 := min(g.PadLeft, p.wp)     // first padded column inside the image
-	c1 := min(g.PadLeft+g.W, p.wp) // end of the image's columns
-	for c := range g.C {
+	first := min(g.PadLeft, p.wp)   // first padded column inside the image
+	end := min(g.PadLeft+g.W, p.wp) // end of the image's columns
+	for c := c0; c < c1; c++ {
 		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
 		for r := range rows {
 			dst := pad[(c*rows+r)*p.wp : (c*rows+r+1)*p.wp]
@@ -312,9 +348,9 @@ func (p *winoPlan) fillPadded(pad, x []float32, ty0 int) {
 				clear(dst)
 				continue
 			}
-			clear(dst[:c0])
-			copy(dst[c0:c1], plane[ih*g.W:ih*g.W+c1-c0])
-			clear(dst[c1:])
+			clear(dst[:first])
+			copy(dst[first:end], plane[ih*g.W:ih*g.W+end-first])
+			clear(dst[end:])
 		}
 	}
 }

@@ -158,7 +158,7 @@ func winoGradRange(g Geometry, x, dy []float32, batch int, du []float32) {
 			rows := ty1 - ty0
 			for n := n0; n < n1; n++ {
 				pad := s.pad[(n-n0)*p.padImage():]
-				p.fillPadded(pad, x[n*g.InputLen():(n+1)*g.InputLen()], ty0)
+				p.fillPadded(pad, x[n*g.InputLen():(n+1)*g.InputLen()], ty0, 0, g.C)
 				gy := s.dy[(n-n0)*g.M*dyRows*wq : (n-n0+1)*g.M*dyRows*wq]
 				p.fillGradient(gy, dy[n*g.OutputLen():(n+1)*g.OutputLen()], ty0, dyRows, wq)
 				for ty := ty0; ty < ty1; ty++ {
