@@ -28,17 +28,16 @@ import (
 // filter; V_ξ is transformed from the input block by block, and the output transform fuses the
 // bias, the residual and the activation into storing Y.
 //
-// Layouts of one block (tile rows [ty0, ty1) of one image, TW = ceil(OutW/2) tiles per row,
-// T = (ty1−ty0)·TW tiles, tile t = (ty−ty0)·TW + tx):
+// Layouts of one block (tile rows [ty0, ty1) of one or more images, TW = ceil(OutW/2) tiles per
+// row, T tiles in all, tile t = (image·(ty1−ty0) + ty−ty0)·TW + tx):
 //
-//	padded input  [C, 2·(ty1−ty0)+2, wp]: row r is input row 2·ty0 − PadTop + r, column p is
-//	              input column p − PadLeft, zero outside the image;
-//	V             [16, C, tst]: V[ξ][c][t], tst = T + 16 (vector kernels write whole 16-lane
-//	              segments; the lanes past a tile row's end are overwritten by the next row);
-//	M             [16, M, tst]: the products, M[ξ][m][t].
+//	V  [16, C, tst]: V[ξ][c][t], tst = T + 16 (vector kernels write whole 16-lane segments;
+//	   the lanes past a tile row's end are overwritten by the next row);
+//	M  [16, M, tst]: the products, M[ξ][m][t].
 //
 // The vector kernels walk each tile row in segments of 16 tiles: lane l of segment s is tile
-// tx = 16s + l, which reads padded columns 32s + 2l + j, j < 4.
+// tx = 16s + l, which reads input columns 32s + 2l + j − PadLeft, j < 4, straight from the image
+// under masks (zero outside it).
 
 // winoLanes holds the lane indices of the vector transforms' two-table permutes: the even lanes
 // 0, 2, ..., 30, the odd lanes 1, 3, ..., 31, then the interleavings 0, 16, 1, 17, ..., 7, 23
@@ -118,13 +117,13 @@ func winoFilterTile(g []float32) [16]float64 {
 type winoPlan struct {
 	g          Geometry
 	oh, ow     int
-	th, tw     int // tile rows and tiles per row
-	segs       int // 16-tile segments per tile row
-	wp         int // padded row width: 32·segs + 2 columns
-	images     int // images per block (> 1 only for whole-image blocks)
-	blockRows  int // tile rows per block and image
-	rowBlocks  int // blocks per image (1 for whole-image blocks)
-	tileStride int // tst: row stride of V and M, the tiles of the largest block + 16
+	th, tw     int      // tile rows and tiles per row
+	segs       int      // 16-tile segments per tile row
+	images     int      // images per block (> 1 only for whole-image blocks)
+	blockRows  int      // tile rows per block and image
+	rowBlocks  int      // blocks per image (1 for whole-image blocks)
+	tileStride int      // tst: row stride of V and M, the tiles of the largest block + 16
+	masks      []uint16 // the input transform's column masks (winoInArgs)
 }
 
 // winoTargetTiles is the block width (tiles) that whole-image blocks aim at, and winoMinBlock
@@ -142,7 +141,7 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	p := &winoPlan{g: g, oh: g.OutH(), ow: g.OutW(), images: 1}
 	p.th, p.tw = (p.oh+1)/2, (p.ow+1)/2
 	p.segs = (p.tw + 15) / 16
-	p.wp = 32*p.segs + 2
+	p.masks = winoColumnMasks(-g.PadLeft, g.W, p.segs)
 	budget := max(1, winoBlockBytes/(64*(g.C+g.M))) // tiles
 	perImage := p.th * p.tw
 	switch {
@@ -159,19 +158,29 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	return p
 }
 
+// winoColumnMasks are the input transform's load masks for segs segments of a row whose valid
+// columns are [0, w), lane 0 of segment 0 reading column col0 (see winoInArgs).
+func winoColumnMasks(col0, w, segs int) []uint16 {
+	masks := make([]uint16, 4*segs)
+	for s := range segs {
+		for k, off := range [4]int{0, 16, 2, 18} {
+			for l := range 16 {
+				if c := col0 + 32*s + off + l; c >= 0 && c < w {
+					masks[4*s+k] |= 1 << l
+				}
+			}
+		}
+	}
+	return masks
+}
+
 // blockTiles is the number of tiles of the widest block.
 func (p *winoPlan) blockTiles() int { return p.tileStride - 16 }
 
-// padRows is the number of padded input rows a block reads per image and channel.
-func (p *winoPlan) padRows() int { return 2*p.blockRows + 2 }
-
-// padImage is the size of one image's padded rows.
-func (p *winoPlan) padImage() int { return p.g.C * p.padRows() * p.wp }
-
 // winoScratch is one goroutine's buffers for a block.
 type winoScratch struct {
-	pad, v, m []float32
-	dy        []float32 // the padded output gradient (winograd_grad.go)
+	v, m []float32
+	dy   []float32 // the padded output gradient (winograd_grad.go)
 }
 
 var winoScratches = sync.Pool{New: func() any { return new(winoScratch) }}
@@ -184,7 +193,6 @@ func (s *winoScratch) grow(p *winoPlan) {
 		}
 		*buf = (*buf)[:n]
 	}
-	need(&s.pad, p.images*p.padImage())
 	need(&s.v, 16*p.g.C*p.tileStride)
 	need(&s.m, 16*p.g.M*p.tileStride)
 }
@@ -282,23 +290,32 @@ func (j *winoJob) run(b winoBlock, fin GroupFinisher, threads int) {
 	}
 }
 
-// transformInput pads block b's input channels [c0, c1) and transforms them into V.
+// transformInput transforms block b's input channels [c0, c1) into V.
 func (j *winoJob) transformInput(k *rowKernel, s *winoScratch, b winoBlock, c0, c1 int) {
 	p, g := j.p, j.p.g
 	rows := b.ty1 - b.ty0
-	plane := p.padRows() * p.wp
 	for n := b.n0; n < b.n1; n++ {
-		pad := s.pad[(n-b.n0)*p.padImage():]
-		p.fillPadded(pad, j.x[n*g.InputLen():(n+1)*g.InputLen()], b.ty0, c0, c1)
+		x := j.x[n*g.InputLen()+c0*g.H*g.W : n*g.InputLen()+c1*g.H*g.W]
 		for ty := b.ty0; ty < b.ty1; ty++ {
 			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
-			winoIn(k, &winoInArgs{
-				src: pad[c0*plane+2*(ty-b.ty0)*p.wp:], dst: s.v[c0*p.tileStride+t:],
-				ld: p.wp, srcPlane: plane, dstRow: p.tileStride, xiStride: g.C * p.tileStride,
-				chans: c1 - c0, segs: p.segs,
-			})
+			winoIn(k, p.inputArgs(x, s.v[c0*p.tileStride+t:], ty, c1-c0))
 		}
 	}
+}
+
+// inputArgs are the input transform's arguments for tile row ty of chans channels of one image
+// x into V (dst at the row's first tile).
+func (p *winoPlan) inputArgs(x, dst []float32, ty, chans int) *winoInArgs {
+	g := p.g
+	a := &winoInArgs{src: x, dst: dst, masks: p.masks, col0: -g.PadLeft, w: g.W, plane: g.H * g.W,
+		dstRow: p.tileStride, xiStride: g.C * p.tileStride, chans: chans, segs: p.segs}
+	for r := range a.rows {
+		a.rows[r] = -1
+		if ih := 2*ty - g.PadTop + r; ih >= 0 && ih < g.H {
+			a.rows[r] = ih * g.W
+		}
+	}
+	return a
 }
 
 // transformOutput stores block b's output channels [m0, m1) from M, with the bias, residual and
@@ -332,39 +349,24 @@ func (j *winoJob) transformOutput(k *rowKernel, s *winoScratch, b winoBlock, m0,
 	}
 }
 
-// fillPadded copies channels [c0, c1) of the input rows that the tile rows from ty0 read into
-// pad ([C, padRows, wp]), with zeros where they fall outside the image.
-func (p *winoPlan) fillPadded(pad, x []float32, ty0, c0, c1 int) {
-	g := p.g
-	rows := p.padRows()
-	first := min(g.PadLeft, p.wp)   // first padded column inside the image
-	end := min(g.PadLeft+g.W, p.wp) // end of the image's columns
-	for c := c0; c < c1; c++ {
-		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
-		for r := range rows {
-			dst := pad[(c*rows+r)*p.wp : (c*rows+r+1)*p.wp]
-			ih := 2*ty0 - g.PadTop + r
-			if ih < 0 || ih >= g.H {
-				clear(dst)
-				continue
-			}
-			clear(dst[:first])
-			copy(dst[first:end], plane[ih*g.W:ih*g.W+end-first])
-			clear(dst[end:])
-		}
-	}
-}
-
-// winoInArgs is the contract of the input transform kernel, for one tile row of every channel:
-// for c < chans, segment s < segs, lane l < 16 and ξ = 4i + j,
+// winoInArgs is the contract of the input transform kernel, for one tile row of every channel,
+// read straight from the image: for c < chans, segment s < segs, lane l < 16 and ξ = 4i + j,
 //
-//	dst[ξ·xiStride + c·dstRow + 16s + l] = (Bᵀ d B)[i][j],  d[r][q] = src[c·srcPlane + r·ld + 32s + 2l + q]
+//	dst[ξ·xiStride + c·dstRow + 16s + l] = (Bᵀ d B)[i][j],
+//	d[r][q] = src[c·plane + rows[r] + col] with col = col0 + 32s + 2l + q if rows[r] ≥ 0 and
+//	0 ≤ col < w, else 0.
 //
-// reading src[c·srcPlane + r·ld : ... + 32·segs + 2] for r < 4.
+// rows[r] is the offset of input row r of the tiles (−1 for a row outside the image), col0 the
+// image column under lane 0's first tap (−PadLeft); the kernel reads no value outside those
+// rows' [0, w) columns. masks holds, per segment, the vector kernel's four load masks: bit l of
+// masks[4s+k] says whether column col0 + 32s + (0, 16, 2, 18)[k] + l is inside [0, w).
 type winoInArgs struct {
-	src, dst                       []float32
-	ld, srcPlane, dstRow, xiStride int
-	chans, segs                    int
+	src, dst                []float32
+	masks                   []uint16
+	rows                    [4]int
+	col0, w                 int
+	plane, dstRow, xiStride int
+	chans, segs             int
 }
 
 // winoOutArgs is the contract of the output transform kernel, for one tile row of every output
@@ -385,9 +387,12 @@ type winoOutArgs struct {
 
 // winoIn checks a's bounds and runs the active kernel's input transform.
 func winoIn(k *rowKernel, a *winoInArgs) {
-	last := (a.chans - 1) * a.srcPlane
-	if a.chans <= 0 || a.segs <= 0 || last+3*a.ld+32*a.segs+2 > len(a.src) ||
-		15*a.xiStride+(a.chans-1)*a.dstRow+16*a.segs > len(a.dst) {
+	ok := a.chans > 0 && a.segs > 0 && a.w > 0 && 15*a.xiStride+(a.chans-1)*a.dstRow+16*a.segs <= len(a.dst) &&
+		len(a.masks) >= 4*a.segs
+	for _, r := range a.rows {
+		ok = ok && r >= -1 && (r < 0 || (a.chans-1)*a.plane+r+a.w <= len(a.src))
+	}
+	if !ok {
 		panic(fmt.Sprintf("conv: Winograd input transform of %d channels × %d segments does not fit", a.chans, a.segs))
 	}
 	if k.winograd {
@@ -415,11 +420,14 @@ func winoOut(k *rowKernel, a *winoOutArgs) {
 // winoInGeneric is the portable input transform; see winoInArgs.
 func winoInGeneric(a *winoInArgs) {
 	for c := range a.chans {
-		src := a.src[c*a.srcPlane:]
 		for t := range 16 * a.segs {
 			var d [4][4]float32
-			for r := range 4 {
-				copy(d[r][:], src[r*a.ld+2*t:r*a.ld+2*t+4])
+			for r, off := range a.rows {
+				for q := range 4 {
+					if col := a.col0 + 2*t + q; off >= 0 && col >= 0 && col < a.w {
+						d[r][q] = a.src[c*a.plane+off+col]
+					}
+				}
 			}
 			v := winoInputTile(&d)
 			o := c*a.dstRow + t

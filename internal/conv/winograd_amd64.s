@@ -3,18 +3,31 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// WINOROW loads one input row of a 16-tile segment (the 34 values at DX) as its four columns
-// of d: a = values 0, 2, ..., 30; b = 1, 3, ..., 31; c = 2, 4, ..., 32; e = 3, 5, ..., 33
-// (two-table permutes by the even lanes in Z30 and the odd lanes in Z31).
-#define WINOROW(a, b, c, e) \
-	VMOVUPS (DX), a; \
-	VPERMT2PS 64(DX), Z30, a; \
-	VMOVUPS (DX), b; \
-	VPERMT2PS 64(DX), Z31, b; \
-	VMOVUPS 8(DX), c; \
-	VPERMT2PS 72(DX), Z30, c; \
-	VMOVUPS 8(DX), e; \
-	VPERMT2PS 72(DX), Z31, e
+// WINOROW loads input row roff (a byte offset from R12, negative: outside the image, zeros) of a
+// 16-tile segment as its four columns of d: a = values 0, 2, ..., 30; b = 1, 3, ..., 31;
+// c = 2, 4, ..., 32; e = 3, 5, ..., 33 of the 34 from R12+roff, each load under its column mask
+// (K1..K4: zeros outside the image), picked by two-table permutes (even lanes Z30, odd Z31).
+#define WINOROW(roff, a, b, c, e) \
+	TESTQ roff, roff; \
+	JS 15(PC); \
+	LEAQ (R12)(roff*1), R14; \
+	VMOVUPS.Z (R14), K1, Z20; \
+	VMOVUPS.Z 64(R14), K2, Z21; \
+	VMOVUPS.Z 8(R14), K3, Z22; \
+	VMOVUPS.Z 72(R14), K4, Z23; \
+	VMOVAPS Z30, a; \
+	VPERMI2PS Z21, Z20, a; \
+	VMOVAPS Z31, b; \
+	VPERMI2PS Z21, Z20, b; \
+	VMOVAPS Z30, c; \
+	VPERMI2PS Z23, Z22, c; \
+	VMOVAPS Z31, e; \
+	VPERMI2PS Z23, Z22, e; \
+	JMP 5(PC); \
+	VPXORD a, a, a; \
+	VPXORD b, b, b; \
+	VPXORD c, c, c; \
+	VPXORD e, e, e
 
 // WINOCOLUMN applies Bᵀ down column j of d (rows a, b, c, e): a = a − c, e = b − e,
 // t = b + c, c = c − b.
@@ -43,60 +56,77 @@
 
 // func winoInAsm(a *winoInArgs)
 //
-// Registers: SI the channel's padded rows, DI its V row (ξ = 0), AX the segment's first source
-// value, R12 its first destination, DX the source row, R14 the destination of each ξ; R8 ld,
-// R9 xiStride, R10 srcPlane, R11 dstRow (all in bytes); CX channels left, BX segments left,
-// R13 segments per row. Z0..Z15 hold d[i][j] in Z(4i+j), then the column-transformed rows
-// (row 1 in Z16..Z19); Z30, Z31 the even and odd lane indices.
-TEXT ·winoInAsm(SB), NOSPLIT, $0-8
+// Segments outer, channels inner, so that each segment's four column masks (from a.masks) are
+// loaded once. Registers: SI the segment's first source value of channel 0 (at column
+// col0 + 32s), DI its first destination; R12, R13 those of the channel; R14 the source row,
+// then the destination of each ξ; R10, R15, AX, DX the byte offsets of the four input rows
+// (negative: outside the image); R8 plane, R9 xiStride, R11 dstRow (bytes); BX segments left,
+// CX channels left; the mask pointer and the channel count on the frame. Z0..Z15 hold d[i][j]
+// in Z(4i+j), then the column-transformed rows (row 1 in Z16..Z19); Z20..Z23 the raw loads;
+// Z30, Z31 the even and odd lane indices.
+TEXT ·winoInAsm(SB), NOSPLIT, $16-8
 	MOVQ a+0(FP), DX
+	MOVQ winoInArgs_masks(DX), R14
+	MOVQ R14, masks-8(SP)
+	MOVQ winoInArgs_chans(DX), R14
+	MOVQ R14, chans-16(SP)
 	MOVQ winoInArgs_src(DX), SI
+	MOVQ winoInArgs_col0(DX), R12
+	LEAQ (SI)(R12*4), SI
 	MOVQ winoInArgs_dst(DX), DI
-	MOVQ winoInArgs_ld(DX), R8
+	MOVQ winoInArgs_plane(DX), R8
 	SHLQ $2, R8
 	MOVQ winoInArgs_xiStride(DX), R9
 	SHLQ $2, R9
-	MOVQ winoInArgs_srcPlane(DX), R10
-	SHLQ $2, R10
 	MOVQ winoInArgs_dstRow(DX), R11
 	SHLQ $2, R11
-	MOVQ winoInArgs_chans(DX), CX
-	MOVQ winoInArgs_segs(DX), R13
+	MOVQ winoInArgs_segs(DX), BX
+	MOVQ winoInArgs_rows+0(DX), R10
+	SHLQ $2, R10
+	MOVQ winoInArgs_rows+8(DX), R15
+	SHLQ $2, R15
+	MOVQ winoInArgs_rows+16(DX), AX
+	SHLQ $2, AX
+	MOVQ winoInArgs_rows+24(DX), DX
+	SHLQ $2, DX
 	VMOVDQU32 ·winoLanes+0(SB), Z30
 	VMOVDQU32 ·winoLanes+64(SB), Z31
 
-winoInChannel:
-	MOVQ SI, AX
-	MOVQ DI, R12
-	MOVQ R13, BX
-
 winoInSegment:
-	MOVQ AX, DX
-	WINOROW(Z0, Z1, Z2, Z3)
-	ADDQ R8, DX
-	WINOROW(Z4, Z5, Z6, Z7)
-	ADDQ R8, DX
-	WINOROW(Z8, Z9, Z10, Z11)
-	ADDQ R8, DX
-	WINOROW(Z12, Z13, Z14, Z15)
+	MOVQ masks-8(SP), R14
+	KMOVW 0(R14), K1
+	KMOVW 2(R14), K2
+	KMOVW 4(R14), K3
+	KMOVW 6(R14), K4
+	ADDQ $8, R14
+	MOVQ R14, masks-8(SP)
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ chans-16(SP), CX
+
+winoInChannel:
+	WINOROW(R10, Z0, Z1, Z2, Z3)
+	WINOROW(R15, Z4, Z5, Z6, Z7)
+	WINOROW(AX, Z8, Z9, Z10, Z11)
+	WINOROW(DX, Z12, Z13, Z14, Z15)
 	WINOCOLUMN(Z0, Z4, Z8, Z12, Z16)
 	WINOCOLUMN(Z1, Z5, Z9, Z13, Z17)
 	WINOCOLUMN(Z2, Z6, Z10, Z14, Z18)
 	WINOCOLUMN(Z3, Z7, Z11, Z15, Z19)
-	MOVQ R12, R14
+	MOVQ R13, R14
 	WINOROWOUT(Z0, Z1, Z2, Z3)
 	WINOROWOUT(Z16, Z17, Z18, Z19)
 	WINOROWOUT(Z8, Z9, Z10, Z11)
 	WINOROWOUT(Z12, Z13, Z14, Z15)
-	ADDQ $128, AX
-	ADDQ $64, R12
-	DECQ BX
-	JNZ  winoInSegment
-
-	ADDQ R10, SI
-	ADDQ R11, DI
+	ADDQ R8, R12
+	ADDQ R11, R13
 	DECQ CX
 	JNZ  winoInChannel
+
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ BX
+	JNZ  winoInSegment
 	VZEROUPPER
 	RET
 

@@ -157,17 +157,11 @@ func winoGradRange(g Geometry, x, dy []float32, batch int, du []float32) {
 			ty1 := min(p.th, ty0+p.blockRows)
 			rows := ty1 - ty0
 			for n := n0; n < n1; n++ {
-				pad := s.pad[(n-n0)*p.padImage():]
-				p.fillPadded(pad, x[n*g.InputLen():(n+1)*g.InputLen()], ty0, 0, g.C)
 				gy := s.dy[(n-n0)*g.M*dyRows*wq : (n-n0+1)*g.M*dyRows*wq]
 				p.fillGradient(gy, dy[n*g.OutputLen():(n+1)*g.OutputLen()], ty0, dyRows, wq)
 				for ty := ty0; ty < ty1; ty++ {
 					t := ((n-n0)*rows + ty - ty0) * p.tw
-					winoIn(k, &winoInArgs{
-						src: pad[2*(ty-ty0)*p.wp:], dst: s.v[t:],
-						ld: p.wp, srcPlane: p.padRows() * p.wp, dstRow: p.tileStride, xiStride: g.C * p.tileStride,
-						chans: g.C, segs: p.segs,
-					})
+					winoIn(k, p.inputArgs(x[n*g.InputLen():(n+1)*g.InputLen()], s.v[t:], ty, g.C))
 					winoGradIn(k, &winoGradArgs{
 						src: gy[2*(ty-ty0)*wq:], dst: s.m[t:],
 						ld: wq, srcPlane: dyRows * wq, dstRow: p.tileStride, xiStride: g.M * p.tileStride,

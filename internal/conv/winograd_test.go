@@ -260,19 +260,28 @@ func TestWinogradKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
 	for range 200 {
 		segs, chans := 1+rng.IntN(3), 1+rng.IntN(5)
-		ld := 32*segs + 2 + rng.IntN(3)
-		plane := 4*ld + rng.IntN(5)
+		w := 1 + rng.IntN(32*segs+4)
+		h := 1 + rng.IntN(6)
+		plane := h*w + rng.IntN(5)
 		dstRow := 16*segs + rng.IntN(7)
 		xi := chans*dstRow + rng.IntN(3)
-		in := &winoInArgs{src: randFloats(rng, chans*plane), ld: ld, srcPlane: plane, dstRow: dstRow, xiStride: xi,
-			chans: chans, segs: segs}
+		col0 := -rng.IntN(4)
+		in := &winoInArgs{src: randFloats(rng, chans*plane), masks: winoColumnMasks(col0, w, segs), col0: col0, w: w,
+			plane: plane, dstRow: dstRow, xiStride: xi, chans: chans, segs: segs}
+		for r := range in.rows {
+			in.rows[r] = -1
+			if ih := rng.IntN(h+2) - 1; ih >= 0 && ih < h {
+				in.rows[r] = ih * w
+			}
+		}
 		in2 := *in
 		in.dst, in2.dst = make([]float32, 16*xi+5), make([]float32, 16*xi+5)
 		winoIn(vec, in)
 		winoIn(genericRowKernel, &in2)
 		for i := range in.dst {
 			if math.Float32bits(in.dst[i]) != math.Float32bits(in2.dst[i]) {
-				t.Fatalf("input transform %+v: value %d = %v, portable %v", *in, i, in.dst[i], in2.dst[i])
+				t.Fatalf("input transform rows=%v col0=%d w=%d segs=%d chans=%d: value %d = %v, portable %v",
+					in.rows, col0, w, segs, chans, i, in.dst[i], in2.dst[i])
 			}
 		}
 
