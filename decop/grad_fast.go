@@ -30,6 +30,14 @@ type backwardPlan struct {
 	// which needs neither dP nor col2im; measured on the CNN9 and ResNet-18 layers it was no
 	// faster, as gathering patches of A_s costs what col2im does.)
 	wRows, wCols []*gemm.PackedA
+	// wino, set for the layers Winograd's F(2×2, 3×3) computes, replaces the patch matrices:
+	// S comes from the forward filter fwd (unless the sums are given), dX's dot-product part
+	// is the convolution of A_s by dxFilter (geometry gt, conv.InputGradient), and dW sums the
+	// transformed tiles (conv.WinogradGradientTiles) in the workers' du.
+	wino     bool
+	fwd      *conv.Filter
+	dxFilter *conv.Filter
+	gt       conv.Geometry
 }
 
 func newBackwardPlan(cfg Config, in Inputs, dy []float32, batch int) *backwardPlan {
@@ -60,6 +68,9 @@ func newBackwardPlan(cfg Config, in Inputs, dy []float32, batch int) *backwardPl
 	if batch == 0 {
 		return pl
 	}
+	if pl.planWinograd() {
+		return pl
+	}
 	for gi := range g.Group {
 		wg := in.W[gi*mg*k : (gi+1)*mg*k]
 		if len(in.Sums) == 0 {
@@ -68,6 +79,25 @@ func newBackwardPlan(cfg Config, in Inputs, dy []float32, batch int) *backwardPl
 		pl.wCols = append(pl.wCols, gemm.PackA(k, mg, wg, k, true))
 	}
 	return pl
+}
+
+// planWinograd prepares the Winograd filters when F(2×2, 3×3) computes the layer and its input
+// gradient, and reports whether it did.
+func (pl *backwardPlan) planWinograd() bool {
+	g := pl.g
+	if conv.Choose(g) != conv.Winograd {
+		return false
+	}
+	gt, wt, ok := conv.InputGradient(g, pl.in.W)
+	if !ok || conv.Choose(gt) != conv.Winograd {
+		return false
+	}
+	pl.wino, pl.gt = true, gt
+	pl.dxFilter = conv.NewFilter(gt, wt, conv.Winograd, true)
+	if len(pl.in.Sums) == 0 {
+		pl.fwd = conv.NewFilter(g, pl.in.W, conv.Winograd, true)
+	}
+	return true
 }
 
 // paramValue is output channel m's value of an operator parameter given as none, one or M
@@ -131,6 +161,8 @@ type gradWorker struct {
 	// dwT accumulates (Σ A_s·Pᵀ)ᵀ = Σ P·A_sᵀ over this worker's items, per group: [Group, K, MG].
 	// (Transposed because gemm packs P far faster as the left operand than Pᵀ as the right.)
 	dwT  []float32
+	// du accumulates the Winograd tiles of dW over this worker's items: [16, M, C].
+	du   []float32
 	sums chanSums
 	// parts are the channel sums of the column chunks of one item's coefficient stage, scratch
 	// their per-position scratch.
@@ -151,8 +183,13 @@ func (pl *backwardPlan) getWorker(inner int) *gradWorker {
 	}
 	g := pl.g
 	k, ohw := g.K(), g.OutHW()
-	w.patches = fit32(w.patches, k*ohw)
-	w.dpatches = fit32(w.dpatches, k*ohw)
+	if pl.wino {
+		w.du = fit32(w.du, 16*g.M*g.C)
+		clear(w.du)
+	} else {
+		w.patches = fit32(w.patches, k*ohw)
+		w.dpatches = fit32(w.dpatches, k*ohw)
+	}
 	w.s = fit32(w.s, g.MG()*ohw)
 	w.nrm, w.invN, w.an = fit32(w.nrm, ohw), fit32(w.invN, ohw), fit32(w.an, ohw)
 	w.u = fit32(w.u, g.H*g.W)
@@ -241,6 +278,14 @@ func (pl *backwardPlan) item(w *gradWorker, n, gi, inner int) {
 	xg := pl.in.X[x0 : x0+cgLen]
 	y0 := n*g.OutputLen() + gi*mg*ohw
 	dyg := pl.dy[y0 : y0+mg*ohw]
+	if pl.wino {
+		var sums []float32
+		if pl.in.Sums != nil {
+			sums = pl.in.Sums[y0 : y0+mg*ohw]
+		}
+		pl.itemWinograd(w, xg, dyg, sums, pl.dx[x0:x0+cgLen], inner)
+		return
+	}
 
 	pl.im2col(w.patches, xg, inner)
 	pl.patchNorms(w, xg)
@@ -257,11 +302,32 @@ func (pl *backwardPlan) item(w *gradWorker, n, gi, inner int) {
 		w.an[j] = v * w.invN[j]
 	}
 	dxg := pl.dx[x0 : x0+cgLen]
-	pl.normTerm(w, xg, dxg, inner)
+	pl.normTerm(w, xg, dxg, false, inner)
 	// dP = W_gᵀ · A_s, the gradient of every patch value through the dot products, scattered
 	// back into dX_g.
 	pl.wCols[gi].Mul(ohw, gemm.Dense{Data: w.s, Ld: ohw}, w.dpatches, ohw, nil, inner)
 	pl.col2im(w, dxg, inner)
+}
+
+// itemWinograd is item for a Winograd layer (one group): xg, dyg and dxg are the image's input,
+// output gradient and input gradient, sums its given dot products or nil.
+func (pl *backwardPlan) itemWinograd(w *gradWorker, xg, dyg, sums, dxg []float32, inner int) {
+	g := pl.g
+	pl.patchNorms(w, xg)
+	if sums != nil {
+		copy(w.s, sums)
+	} else {
+		pl.fwd.Forward(g, xg, w.s, 1, nil, inner)
+	}
+	pl.coefficients(w, 0, dyg, inner)
+	// dW: the transformed tiles of Σ A_s ⋆ x, turned into the filter's shape in reduce.
+	conv.WinogradGradientTiles(g, xg, w.s, 1, w.du)
+	for j, v := range w.an {
+		w.an[j] = v * w.invN[j]
+	}
+	// dX = conv(A_s, w') through the dot products, then the patch-norm part added.
+	pl.dxFilter.Forward(pl.gt, w.s, dxg, 1, nil, inner)
+	pl.normTerm(w, xg, dxg, true, inner)
 }
 
 // im2col writes the patch matrix P [K, OutH·OutW] of one image's group xg: [C/Group, H, W].
@@ -311,11 +377,11 @@ func (pl *backwardPlan) coefficients(w *gradWorker, gi int, dyg []float32, inner
 	}
 }
 
-// normTerm sets dxg to the patch-norm part of the input's gradient: dxg[c][ih][iw] =
-// x[c][ih][iw]·u[ih][iw], where u sums t[p] = Σ_m A_n[m,p] / n_p (in w.an) over the patch entries
+// normTerm sets dxg (or, with add, adds to it) the patch-norm part of the input's gradient:
+// dxg[c][ih][iw] = x[c][ih][iw]·u[ih][iw], where u sums t[p] = Σ_m A_n[m,p] / n_p (in w.an) over the patch entries
 // (tap, p) that read pixel (ih, iw), the same for every channel. xg and dxg are one image's
 // group: [C/Group, H, W]; channels are split among inner goroutines.
-func (pl *backwardPlan) normTerm(w *gradWorker, xg, dxg []float32, inner int) {
+func (pl *backwardPlan) normTerm(w *gradWorker, xg, dxg []float32, add bool, inner int) {
 	g := &pl.g
 	plane := g.H * g.W
 	clear(w.u)
@@ -327,6 +393,12 @@ func (pl *backwardPlan) normTerm(w *gradWorker, xg, dxg []float32, inner int) {
 	parallel.For(inner, g.CG(), func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			dxc, xc := dxg[c*plane:(c+1)*plane], xg[c*plane:(c+1)*plane]
+			if add {
+				for i, v := range xc {
+					dxc[i] += v * w.u[i]
+				}
+				continue
+			}
 			for i, v := range xc {
 				dxc[i] = v * w.u[i]
 			}
@@ -349,12 +421,25 @@ func (pl *backwardPlan) reduce(workers []*gradWorker, out *Grads) {
 	k := g.K()
 	total := newChanSums(g.M)
 	clear(out.DW)
+	var du []float64
+	if pl.wino {
+		du = make([]float64, 16*g.M*g.C)
+	}
 	for _, w := range workers {
 		if w == nil {
 			continue
 		}
 		w.sums.addTo(&total)
+		if pl.wino {
+			for i, v := range w.du {
+				du[i] += float64(v)
+			}
+			continue
+		}
 		addTransposed(out.DW, w.dwT, g.Group, k, g.MG())
+	}
+	if pl.wino {
+		conv.WinogradTilesToFilter(g, du, out.DW)
 	}
 	for m := range g.M {
 		out.DB[m] = float32(total.b[m])

@@ -267,7 +267,9 @@ func (k *opKernel) Run(rc *runtime.RunContext, in, out []*runtime.Tensor) error 
 	y := rc.New(runtime.Float32, batch, g.M, g.OutH(), g.OutW())
 	f := k.filter
 	if f == nil || !f.Fits(g) {
-		f = conv.NewFilter(g, w.Float32s(), conv.Auto, false)
+		// A filter that is not a constant is prepared per call: packing (or Winograd's
+		// transform) pays for itself over a batch of images, not for one.
+		f = conv.NewFilter(g, w.Float32s(), conv.Auto, batch > 1)
 	}
 	ep := &conv.Epilogue{}
 	if k.identity {

@@ -109,10 +109,29 @@ func winogradFilterGradient(g Geometry, x, dy []float32, batch int, dw []float32
 			total[i] += float64(v)
 		}
 	}
+	WinogradTilesToFilter(g, total, dw)
+}
+
+// WinogradGradientTiles adds to du [16, M, C] the transformed filter gradient Σ Ŷ_ξ·V_ξᵀ of
+// batch images x with output gradient dy (see WinogradFilterGradient), on the calling
+// goroutine, for callers that sum over items of their own; WinogradTilesToFilter turns the
+// total into the filter gradient. g must be a geometry Winograd computes (Choose).
+func WinogradGradientTiles(g Geometry, x, dy []float32, batch int, du []float32) {
+	if Choose(g) != Winograd || len(x) < batch*g.InputLen() || len(dy) < batch*g.OutputLen() || len(du) < 16*g.M*g.C {
+		panic(fmt.Sprintf("conv.WinogradGradientTiles: %d images of %+v (%d, %d, %d values)", batch, g, len(x), len(dy), len(du)))
+	}
+	if batch > 0 {
+		winoGradRange(g, x, dy, batch, du)
+	}
+}
+
+// WinogradTilesToFilter sets dw [M, C, 3, 3] to Gᵀ·du·G for the summed transformed gradients du
+// [16, M, C], in float64, rounded once.
+func WinogradTilesToFilter(g Geometry, du []float64, dw []float32) {
 	for mc := range g.M * g.C {
 		var u [16]float64
 		for xi := range 16 {
-			u[xi] = total[xi*g.M*g.C+mc]
+			u[xi] = du[xi*g.M*g.C+mc]
 		}
 		t := winoFilterGradientTile(&u)
 		for i, v := range t {
