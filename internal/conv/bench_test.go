@@ -150,21 +150,29 @@ func cpuSeconds() float64 {
 
 // BenchmarkMaxPool measures ResNet's 3×3/2 max pool (pad 1) on its 64×112×112 stem output.
 func BenchmarkMaxPool(b *testing.B) {
-	win := Window{In: 112, K: 3, Stride: 2, Dilation: 1, PadBegin: 1, PadEnd: 1}
-	g := NewPoolGeometry([]Window{win, win})
-	rng := rand.New(rand.NewPCG(1, 1))
-	x := randFloats(rng, 64*g.InLen())
-	y := make([]float32, 64*g.OutLen())
-	for _, threads := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-			cpu0 := cpuSeconds()
-			for range b.N {
-				MaxPool(g, x, y, nil, false, 64, threads)
-			}
-			bytes := float64(len(x)*4) * float64(b.N)
-			b.ReportMetric(bytes/b.Elapsed().Seconds()/1e9, "GB/s")
-			b.ReportMetric(bytes/(cpuSeconds()-cpu0)/1e9, "GB/cpu-s")
-		})
+	for _, c := range []struct {
+		name   string
+		win    Window
+		planes int
+	}{
+		{"3x3s2_112", Window{In: 112, K: 3, Stride: 2, Dilation: 1, PadBegin: 1, PadEnd: 1}, 64},
+		{"2x2s2_28", Window{In: 28, K: 2, Stride: 2, Dilation: 1}, 32 * 64}, // CNN9's first, 64 images
+	} {
+		g := NewPoolGeometry([]Window{c.win, c.win})
+		rng := rand.New(rand.NewPCG(1, 1))
+		x := randFloats(rng, c.planes*g.InLen())
+		y := make([]float32, c.planes*g.OutLen())
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", c.name, threads), func(b *testing.B) {
+				cpu0 := cpuSeconds()
+				for range b.N {
+					MaxPool(g, x, y, nil, false, c.planes, threads)
+				}
+				bytes := float64(len(x)*4) * float64(b.N)
+				b.ReportMetric(bytes/b.Elapsed().Seconds()/1e9, "GB/s")
+				b.ReportMetric(bytes/(cpuSeconds()-cpu0)/1e9, "GB/cpu-s")
+			})
+		}
 	}
 }
 
@@ -181,5 +189,13 @@ var winogradLayers = []layer{
 func BenchmarkWinograd(b *testing.B) {
 	for _, algo := range []Algorithm{Im2col, Winograd} {
 		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, winogradLayers, algo) })
+	}
+}
+
+// BenchmarkOneChannel compares the algorithms on single-channel 3×3 layers (CNN9's first).
+func BenchmarkOneChannel(b *testing.B) {
+	layers := []layer{{"cnn9_3x3_1to32_28", square(1, 28, 32, 3, 1, 1, 1)}}
+	for _, algo := range []Algorithm{Im2col, Direct} {
+		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, layers, algo) })
 	}
 }

@@ -269,6 +269,10 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 		*colMax = make([]float32, 2*pw.w)
 	}
 	cm, pairs := (*colMax)[:pw.w], (*colMax)[pw.w:2*pw.w]
+	if pool2s2(pw) {
+		pool2s2Asm(&pool2s2Args{y: yp, x: xp, w: pw.w, ow: pw.axes[2].Out(), rows: pw.axes[1].Out()})
+		return
+	}
 	lowest := float32(math.Inf(-1))
 	fast := pool3s2(pw)
 	poolRows(pw, yp, func(yrow []float32, a, b span) {
@@ -293,6 +297,49 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 			maxAcross32(yrow, cm, pairs, pw)
 		}
 	})
+}
+
+// pool2s2 reports whether the whole plane takes the 2×2, stride-2 kernel: a 2-D window of 2×2
+// with stride 2, no dilation and no padding, whose windows all lie inside the plane (no
+// partial window of ceil mode), under a row kernel with the vector kernel.
+func pool2s2(pw *poolWalk) bool {
+	h, w := pw.axes[1], pw.axes[2]
+	whole := func(a Window) bool {
+		return a.K == 2 && a.Stride == 2 && a.Dilation == 1 && a.PadBegin == 0 && a.PadEnd == 0 && 2*a.Out() <= a.In
+	}
+	return activeRow.Load().pool2s2 && pw.axes[0].In == 1 && whole(h) && whole(w)
+}
+
+// pool2s2Args is the contract of the 2×2, stride-2 max-pool plane kernel: for r < rows and
+// o < ow,
+//
+//	y[r·ow + o] = max(x[2r·w + 2o], x[2r·w + 2o + 1], x[(2r+1)·w + 2o], x[(2r+1)·w + 2o + 1])
+//
+// reading the first 2·ow values of each input row only; NaN propagates.
+type pool2s2Args struct {
+	y, x        []float32
+	w, ow, rows int
+}
+
+// pool2s2Generic is the portable plane kernel; see pool2s2Args.
+func pool2s2Generic(a *pool2s2Args) {
+	for r := range a.rows {
+		x0, x1 := a.x[2*r*a.w:], a.x[(2*r+1)*a.w:]
+		for o := range a.ow {
+			a.y[r*a.ow+o] = max(x0[2*o], x0[2*o+1], x1[2*o], x1[2*o+1])
+		}
+	}
+}
+
+// pool2s2Asm checks the bounds of a and runs the vector kernel.
+func pool2s2Asm(a *pool2s2Args) {
+	if a.rows <= 0 || a.ow <= 0 {
+		return
+	}
+	if 2*a.ow > a.w || len(a.y) < a.rows*a.ow || len(a.x) < (2*a.rows-1)*a.w+2*a.ow {
+		panic(fmt.Sprintf("conv: 2×2 stride-2 max pool of %d×%d outputs over rows of %d in %d values", a.rows, a.ow, a.w, len(a.x)))
+	}
+	pool2s2Kernel(a)
 }
 
 // pool3s2 reports whether the plane's rows take maxPool3s2Row: a 2-D 3×3 window with stride 2

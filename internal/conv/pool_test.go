@@ -200,9 +200,18 @@ func TestMaxRows32(t *testing.T) {
 }
 
 // TestMaxPoolFloat32FastPath compares the float32 max pool (column maxima, then the pairwise
-// fold of 3-wide stride-2 windows) with the generic path of float64 on the same values, for the
-// widths, windows, strides, pads and ceil modes of CNN stems, SqueezeNet and GoogLeNet.
+// fold of 3-wide stride-2 windows, the even/odd fold of 2-wide ones) with the generic path of
+// float64 on the same values, for the widths, windows, strides, pads and ceil modes of CNN
+// stems, SqueezeNet, GoogLeNet and CNN9, on every row kernel.
 func TestMaxPoolFloat32FastPath(t *testing.T) {
+	for _, name := range RowKernels() {
+		restore, _ := UseRowKernel(name)
+		t.Run(name, testMaxPoolFloat32FastPath)
+		restore()
+	}
+}
+
+func testMaxPoolFloat32FastPath(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, w := range []int{16, 17, 27, 55, 56, 111, 112} {
 		for _, ks := range [][2]int{{3, 2}, {3, 1}, {2, 2}, {5, 1}} {
@@ -301,6 +310,35 @@ func TestAveragePoolStride1(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestPool2s2Kernel compares the 2×2, stride-2 max-pool plane kernel with the portable one for
+// every output count up to three blocks per row, on inputs exactly as long as the contract
+// allows, with NaNs, and checks that it writes nothing past its outputs.
+func TestPool2s2Kernel(t *testing.T) {
+	if !activeRow.Load().pool2s2 {
+		t.Skip("the active row kernel has no 2×2 max-pool kernel")
+	}
+	rng := rand.New(rand.NewPCG(93, 94))
+	for ow := 1; ow <= 49; ow++ {
+		rows, w := 1+rng.IntN(3), 2*ow+rng.IntN(3)
+		x := randFloats(rng, (2*rows-1)*w+2*ow)
+		for i := range x {
+			if rng.IntN(40) == 0 {
+				x[i] = float32(math.NaN())
+			}
+		}
+		want := make([]float32, rows*ow+1)
+		got := make([]float32, rows*ow+1)
+		want[rows*ow], got[rows*ow] = 7, 7
+		pool2s2Generic(&pool2s2Args{y: want, x: x, w: w, ow: ow, rows: rows})
+		pool2s2Asm(&pool2s2Args{y: got, x: x, w: w, ow: ow, rows: rows})
+		for i := range want {
+			if a, b := got[i], want[i]; a != b && !(a != a && b != b) {
+				t.Fatalf("ow = %d, w = %d, rows = %d: y[%d] = %v, want %v", ow, w, rows, i, a, b)
 			}
 		}
 	}

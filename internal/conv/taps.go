@@ -87,6 +87,8 @@ type rowKernel struct {
 	blocked bool
 	// pool3s2 says whether pool3s2Kernel runs 3×3, stride-2 max pooling rows (pool.go).
 	pool3s2 bool
+	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max pooling planes (pool.go).
+	pool2s2 bool
 	// winograd says whether winoInAsm and winoOutAsm run the Winograd transforms
 	// (winograd.go); it also makes Choose pick Winograd where it applies.
 	winograd bool

@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, winograd: true,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -64,6 +64,13 @@ func evens16Asm(a *evensArgs)
 //
 //go:noescape
 func dwAsm(a *dwArgs)
+
+// pool2s2Kernel is the 2×2, stride-2 max-pool plane kernel of pool2s2Args with AVX-512: per 16
+// outputs, the maxima of the two rows' 32 columns, then of their even and odd columns (two-table
+// permutes); the last outputs of a row under masks.
+//
+//go:noescape
+func pool2s2Kernel(a *pool2s2Args)
 
 // pool3s2Kernel is the 3×3, stride-2 max-pool row kernel of pool3s2Args with AVX-512: per 16
 // outputs, the column maxima of the three rows over 34 columns, then the even, odd and

@@ -785,3 +785,92 @@ pool3s2Tail:
 pool3s2Done:
 	VZEROUPPER
 	RET
+
+// MAX2NAN sets D = max(A, B), NaN where either is NaN (VMAXPS alone would return its second
+// source), using K1; Z31 holds NaNs.
+#define MAX2NAN(A, B, D) \
+	VMAXPS B, A, D; \
+	VCMPPS $3, B, A, K1; \
+	VMOVAPS Z31, K1, D
+
+// POOL2 sets Z8 to the 16 outputs of the block at SI (row 2r) and R8 (row 2r+1) from the four
+// loads Z0, Z1 (row 2r, columns 0-15, 16-31) and Z2, Z3 (row 2r+1).
+#define POOL2 \
+	MAX2NAN(Z0, Z2, Z4); \
+	MAX2NAN(Z1, Z3, Z5); \
+	VMOVAPS Z4, Z6; \
+	VPERMT2PS Z5, Z28, Z6; \
+	VMOVAPS Z4, Z7; \
+	VPERMT2PS Z5, Z29, Z7; \
+	MAX2NAN(Z6, Z7, Z8)
+
+// func pool2s2Kernel(a *pool2s2Args)
+//
+// Registers: SI, R8 the block's two input rows, DI its outputs, CX outputs left in the row, BX
+// rows left, R12 the input row stride in bytes, R13 the next pair of input rows, R14 the next
+// output row; Z28, Z29 the even and odd lane indices, Z31 NaN; K3 the valid input lanes of a
+// tail half, K4 its outputs.
+TEXT ·pool2s2Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ pool2s2Args_x(DX), R13
+	MOVQ pool2s2Args_y(DX), R14
+	MOVQ pool2s2Args_w(DX), R12
+	SHLQ $2, R12
+	MOVQ pool2s2Args_rows(DX), BX
+	MOVQ pool2s2Args_ow(DX), R9
+	VMOVUPS evensIdx<>(SB), Z28
+	VMOVUPS oddsIdx<>(SB), Z29
+	MOVL $0x7fc00000, AX
+	VPBROADCASTD AX, Z31
+	MOVQ $-1, R11
+
+pool2Row:
+	MOVQ R13, SI
+	LEAQ (R13)(R12*1), R8
+	MOVQ R14, DI
+	MOVQ R9, CX
+
+pool2Block:
+	CMPQ CX, $16
+	JLT  pool2Tail
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS (R8), Z2
+	VMOVUPS 64(R8), Z3
+	POOL2
+	VMOVUPS Z8, (DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  pool2Block
+
+pool2Tail:
+	TESTQ CX, CX
+	JLE   pool2Next
+	// 2·CX input columns: the first half takes min(2·CX, 16), the second the rest.
+	LEAQ (CX)(CX*1), DX
+	MOVQ $16, AX
+	CMPQ DX, AX
+	CMOVQLT DX, AX
+	BZHIQ AX, R11, R10
+	KMOVW R10, K3
+	VMOVUPS.Z (SI), K3, Z0
+	VMOVUPS.Z (R8), K3, Z2
+	SUBQ AX, DX
+	BZHIQ DX, R11, R10
+	KMOVW R10, K3
+	VMOVUPS.Z 64(SI), K3, Z1
+	VMOVUPS.Z 64(R8), K3, Z3
+	POOL2
+	BZHIQ CX, R11, R10
+	KMOVW R10, K4
+	VMOVUPS Z8, K4, (DI)
+
+pool2Next:
+	LEAQ (R13)(R12*2), R13
+	LEAQ (R14)(R9*4), R14
+	DECQ BX
+	JNZ  pool2Row
+	VZEROUPPER
+	RET

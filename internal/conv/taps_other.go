@@ -22,3 +22,7 @@ func pool3s2Kernel(a *pool3s2Args) { pool3s2Generic(a) }
 func winoInAsm(a *winoInArgs)     { winoInGeneric(a) }
 func winoOutAsm(a *winoOutArgs)   { winoOutGeneric(a) }
 func winoGradAsm(a *winoGradArgs) { winoGradGeneric(a) }
+
+// pool2s2Kernel stands in for the assembly 2×2 max-pool plane kernel (rowKernel.pool2s2 is false
+// everywhere here).
+func pool2s2Kernel(a *pool2s2Args) { pool2s2Generic(a) }
