@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dcnet-go/dcnet/internal/conv"
 	"github.com/dcnet-go/dcnet/internal/gemm"
 	"github.com/dcnet-go/dcnet/onnx"
 	"google.golang.org/protobuf/proto"
@@ -82,4 +84,37 @@ func convInternalRun(t *testing.T, group int, pads []int64, f convFusion, x, w, 
 		t.Fatal(err)
 	}
 	return out[0]
+}
+
+// TestMaxPlane2x2 checks the 2×2, stride-2 max-pool backward against the general window walk on
+// planes with ties and NaNs (the first maximum takes the gradient) and odd sizes.
+func TestMaxPlane2x2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for range 50 {
+		h, w := 2+rng.IntN(9), 2+rng.IntN(9)
+		win := func(in int) conv.Window { return conv.Window{In: in, K: 2, Stride: 2, Dilation: 1} }
+		s := newPoolSpans(conv.NewPoolGeometry([]conv.Window{win(h), win(w)}))
+		if !s.pairs {
+			t.Fatalf("%dx%d: 2×2 stride-2 windows not recognised", h, w)
+		}
+		x := make([]float32, h*w)
+		for i := range x {
+			x[i] = float32(rng.IntN(4))
+			if rng.IntN(15) == 0 {
+				x[i] = float32(math.NaN())
+			}
+		}
+		dy := make([]float32, s.outLen)
+		for i := range dy {
+			dy[i] = float32(rng.NormFloat64())
+		}
+		want, got := make([]float32, h*w), make([]float32, h*w)
+		s.maxPlane(x, dy, want)
+		s.maxPlane2x2(x, dy, got)
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("%dx%d: dx[%d] = %v, want %v", h, w, i, got[i], want[i])
+			}
+		}
+	}
 }

@@ -63,7 +63,12 @@ func (p *poolGrad) Backward(rc *RunContext, g *GradArgs) error {
 		xs := x.Float32s()
 		parallel.For(threads, planes, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
-				w.maxPlane(xs[pl*w.inLen:(pl+1)*w.inLen], dys[pl*w.outLen:(pl+1)*w.outLen], dxs[pl*w.inLen:(pl+1)*w.inLen])
+				x, dy, dx := xs[pl*w.inLen:(pl+1)*w.inLen], dys[pl*w.outLen:(pl+1)*w.outLen], dxs[pl*w.inLen:(pl+1)*w.inLen]
+				if w.pairs {
+					w.maxPlane2x2(x, dy, dx)
+				} else {
+					w.maxPlane(x, dy, dx)
+				}
 			}
 		})
 	} else {
@@ -90,6 +95,9 @@ type poolSpans struct {
 	dil           [3]int
 	h, w          int
 	inLen, outLen int
+	// pairs says that the windows are 2×2 with stride 2, no padding or dilation, all inside
+	// the plane (maxPlane2x2 then walks them directly).
+	pairs bool
 }
 
 func newPoolSpans(p conv.PoolGeometry) *poolSpans {
@@ -105,6 +113,10 @@ func newPoolSpans(p conv.PoolGeometry) *poolSpans {
 		}
 		s.spans[a] = out
 	}
+	pair := func(w conv.Window) bool {
+		return w.K == 2 && w.Stride == 2 && w.Dilation == 1 && w.PadBegin == 0 && 2*w.Out() <= w.In
+	}
+	s.pairs = p.Axes[0].In == 1 && pair(p.Axes[1]) && pair(p.Axes[2])
 	return s
 }
 
@@ -132,6 +144,24 @@ func (s *poolSpans) maxPlane(x, dy, dx []float32) {
 				}
 				o++
 			}
+		}
+	}
+}
+
+// maxPlane2x2 is maxPlane for 2×2 windows with stride 2 wholly inside the plane (s.pairs): the
+// same first maximum of each window (row by row, NaN above everything), without the span walk.
+func (s *poolSpans) maxPlane2x2(x, dy, dx []float32) {
+	oh, ow := len(s.spans[1]), len(s.spans[2])
+	for r := range oh {
+		i0, i1 := 2*r*s.w, (2*r+1)*s.w
+		for o, g := range dy[r*ow : (r+1)*ow] {
+			at, best := i0+2*o, x[i0+2*o]
+			for _, pos := range [3]int{i0 + 2*o + 1, i1 + 2*o, i1 + 2*o + 1} {
+				if v := x[pos]; v > best || (v != v && best == best) {
+					best, at = v, pos
+				}
+			}
+			dx[at] += g
 		}
 	}
 }
