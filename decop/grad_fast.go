@@ -160,7 +160,7 @@ type gradWorker struct {
 	nsum, sq []float64
 	// dwT accumulates (Σ A_s·Pᵀ)ᵀ = Σ P·A_sᵀ over this worker's items, per group: [Group, K, MG].
 	// (Transposed because gemm packs P far faster as the left operand than Pᵀ as the right.)
-	dwT  []float32
+	dwT []float32
 	// du accumulates the Winograd tiles of dW over this worker's items: [16, M, C].
 	du   []float32
 	sums chanSums
