@@ -64,7 +64,7 @@ func benchLayers(b *testing.B, layers []layer) { benchLayersWith(b, layers, Auto
 
 // BenchmarkStems compares the algorithms on the stems.
 func BenchmarkStems(b *testing.B) {
-	for _, algo := range []Algorithm{Im2col, Direct} {
+	for _, algo := range []Algorithm{Im2col, Direct, Stem} {
 		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, stemLayers, algo) })
 	}
 }

@@ -26,6 +26,9 @@ const (
 	// (3×3 windows, unit strides and dilations, one group; see winograd.go). Images too small
 	// for it to pay run as Im2col.
 	Winograd
+	// Stem vectorises over output channels and broadcasts input values, for a few input
+	// channels (a network's first layer; see stem.go). A residual epilogue runs as Im2col.
+	Stem
 )
 
 // String names the algorithm.
@@ -39,14 +42,17 @@ func (a Algorithm) String() string {
 		return "direct"
 	case Winograd:
 		return "winograd"
+	case Stem:
+		return "stem"
 	}
 	return "auto"
 }
 
 // Choose picks the algorithm for g from its size-independent fields only (channels, group,
 // kernel, strides, pads), so that it can be decided once when a model is planned. Winograd is
-// chosen for 3×3 unit-stride layers of at least winoMinChannels input and output channels when
-// the active row kernel has its vector transforms.
+// chosen for 3×3 unit-stride layers of at least winoMinChannels input and output channels, and
+// Stem for layers of at most stemMaxChannels input channels and 16 or more output channels,
+// when the active row kernel has their vector kernels.
 func Choose(g Geometry) Algorithm {
 	switch {
 	case g.Depthwise():
@@ -55,6 +61,8 @@ func Choose(g Geometry) Algorithm {
 		return Pointwise
 	case winogradShape(g) && g.C >= winoMinChannels && g.M >= winoMinChannels && activeRow.Load().winograd:
 		return Winograd
+	case stemShape(g) && g.M >= 16 && activeRow.Load().stem:
+		return Stem
 	}
 	return Im2col
 }
@@ -68,6 +76,8 @@ func (a Algorithm) Supports(g Geometry) bool {
 		return g.Pointwise()
 	case Winograd:
 		return winogradShape(g)
+	case Stem:
+		return stemShape(g)
 	}
 	return false
 }
@@ -119,8 +129,9 @@ type Filter struct {
 	shape  filterShape
 	w      []float32
 	packed []*gemm.PackedA // per group, or nil (gemm packs w block by block on each call)
-	// wino is the transformed filter of the Winograd algorithm.
+	// wino is the transformed filter of the Winograd algorithm, stem the packed one of Stem.
 	wino *winoFilter
+	stem *stemFilter
 	// blocked caches the filter laid out for the channel-blocked depthwise path.
 	blocked atomic.Pointer[[]float32]
 	// tables caches the panel tables of the last geometry the filter ran on (a session runs
@@ -189,8 +200,11 @@ func NewFilter(g Geometry, w []float32, algo Algorithm, pack bool) *Filter {
 			algo, g.KH, g.KW, g.SH, g.SW, []int{g.PadTop, g.PadLeft, g.PadBottom, g.PadRight}))
 	}
 	f := &Filter{algo: algo, shape: shapeOf(g), w: w[:g.FilterLen()]}
-	if algo == Winograd {
+	switch algo {
+	case Winograd:
 		f.wino = newWinoFilter(g.M, g.C, f.w)
+	case Stem:
+		f.stem = newStemFilter(g, f.w)
 	}
 	if pack && algo != Direct {
 		mg, k := g.MG(), g.K()
@@ -228,6 +242,10 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 		// The direct kernels clamp as they store; the residual has to come in before that.
 		forwardDirect(g, f.w, x, y, batch, &Epilogue{Bias: ep.Bias}, threads)
 		addResidual(y[:batch*g.OutputLen()], ep, threads)
+		return
+	}
+	if f.algo == Stem && ep.Residual == nil {
+		f.forwardStem(g, x, y, batch, ep, threads)
 		return
 	}
 	if f.algo == Winograd && winogradPays(g, batch, threads) {

@@ -157,7 +157,7 @@ func randomGeometry(rng *rand.Rand) Geometry {
 // algorithmsFor lists every algorithm that supports g.
 func algorithmsFor(g Geometry) []Algorithm {
 	var out []Algorithm
-	for _, a := range []Algorithm{Im2col, Pointwise, Direct, Winograd} {
+	for _, a := range []Algorithm{Im2col, Pointwise, Direct, Winograd, Stem} {
 		if a.Supports(g) {
 			out = append(out, a)
 		}
@@ -272,6 +272,27 @@ func TestChoose(t *testing.T) {
 		if got := Choose(c.g); got != c.want {
 			t.Errorf("Choose(%+v) = %v, want %v", c.g, got, c.want)
 		}
+	}
+	// With the vector kernels: Winograd for 3×3 unit-stride layers of 16 channels or more,
+	// Stem for first layers; the portable row kernel keeps im2col for both.
+	wide, stem := square(16, 9, 16, 3, 1, 1, 1), square(3, 224, 64, 7, 2, 3, 1)
+	for _, rk := range RowKernels() {
+		restore, _ := UseRowKernel(rk)
+		k := activeRow.Load()
+		wantWide, wantStem := Im2col, Im2col
+		if k.winograd {
+			wantWide = Winograd
+		}
+		if k.stem {
+			wantStem = Stem
+		}
+		if got := Choose(wide); got != wantWide {
+			t.Errorf("%s: Choose(%+v) = %v, want %v", rk, wide, got, wantWide)
+		}
+		if got := Choose(stem); got != wantStem {
+			t.Errorf("%s: Choose(%+v) = %v, want %v", rk, stem, got, wantStem)
+		}
+		restore()
 	}
 }
 

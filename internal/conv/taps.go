@@ -89,6 +89,9 @@ type rowKernel struct {
 	pool3s2 bool
 	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max pooling planes (pool.go).
 	pool2s2 bool
+	// stem says whether the stemKernel functions run the stem algorithm's tiles (stem.go); it
+	// also makes Choose pick it.
+	stem bool
 	// winograd says whether winoInAsm and winoOutAsm run the Winograd transforms
 	// (winograd.go); it also makes Choose pick Winograd where it applies.
 	winograd bool

@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -99,3 +99,17 @@ func winoOutAsm(a *winoOutArgs)
 //
 //go:noescape
 func winoGradAsm(a *winoGradArgs)
+
+// stemKernel1, stemKernel2 and stemKernel4 are the stem tile kernel of stemArgs with AVX-512 for
+// pixel steps 1, 2 and 4: sixteen accumulators (one per pixel, lanes the output channels), one
+// weight vector per tap and each pixel's input value broadcast from memory by the multiply-add.
+// Their result is stemGeneric's up to the fused multiply-adds' rounding.
+//
+//go:noescape
+func stemKernel1(a *stemArgs)
+
+//go:noescape
+func stemKernel2(a *stemArgs)
+
+//go:noescape
+func stemKernel4(a *stemArgs)

@@ -26,3 +26,9 @@ func winoGradAsm(a *winoGradArgs) { winoGradGeneric(a) }
 // pool2s2Kernel stands in for the assembly 2×2 max-pool plane kernel (rowKernel.pool2s2 is false
 // everywhere here).
 func pool2s2Kernel(a *pool2s2Args) { pool2s2Generic(a) }
+
+// stemKernel1, stemKernel2 and stemKernel4 stand in for the assembly stem kernels
+// (rowKernel.stem is false everywhere here).
+func stemKernel1(a *stemArgs) { stemGeneric(a, 1) }
+func stemKernel2(a *stemArgs) { stemGeneric(a, 2) }
+func stemKernel4(a *stemArgs) { stemGeneric(a, 4) }
