@@ -185,7 +185,8 @@ func (f *Filter) forwardStem(g Geometry, x, y []float32, batch int, ep *Epilogue
 			f.stemRows(p, pad, yn, bias, lo, hi, r0, r1)
 		})
 		if fin != nil {
-			fin.Finish(yn, p.oh*p.ow, 0, 0, g.M, p.oh*p.ow)
+			ohw := p.oh * p.ow
+			parallel.For(inner, g.M, func(m0, m1 int) { fin.Finish(yn[m0*ohw:], ohw, m0, 0, m1-m0, ohw) })
 			fin.End()
 		}
 	})
