@@ -41,6 +41,11 @@
 // WinogradFilterGradient computes the filter gradient with the same transforms (the output
 // gradient's by A e Aᵀ), so training runs its 3×3 layers through F(2×2, 3×3) too.
 //
+// Stem (stem.go) computes first layers, of at most four input channels, without packing: a tile
+// is 16 output pixels of a row by 16 output channels, the channels in the vector lanes, and each
+// tap multiplies the tap's 16 weights by each pixel's input value broadcast from a zero-padded
+// copy of the image (AVX-512 kernels for horizontal strides 1, 2 and 4).
+//
 // The backward passes (runtime's Conv, decop's DecoupledConv) keep P or its gradient whole:
 // Geometry.Im2colRows stores rows of P and Geometry.Col2imRows, its adjoint, adds rows of dP back
 // into the input's gradient (ScatterTap does one tap, ValidSpan clips a strided row to the image).
@@ -71,6 +76,7 @@
 // MaxPool and AveragePool share the window arithmetic (OutSize, AutoPad) and run over planes of
 // up to three spatial axes (PoolGeometry); each output's window is clipped to the input once per
 // axis, so the inner loops never test for padding. For float32, 3×3 stride-2 max pooling runs a
-// vector row kernel (pool3s2), and unit-stride max and average pooling run separably over whole
-// planes, one long vector pass per tap (verticalPasses, horizontalPasses).
+// vector row kernel (pool3s2), 2×2 stride-2 max pooling a vector kernel over whole planes
+// (pool2s2), and unit-stride max and average pooling run separably over whole planes, one long
+// vector pass per tap (verticalPasses, horizontalPasses).
 package conv
