@@ -429,12 +429,15 @@ func winoInGeneric(a *winoInArgs) {
 					}
 				}
 			}
-			v := winoInputTile(&d)
-			o := c*a.dstRow + t
-			for xi, val := range v {
-				a.dst[xi*a.xiStride+o] = val
-			}
+			scatterXi(a.dst[c*a.dstRow+t:], winoInputTile(&d), a.xiStride)
 		}
+	}
+}
+
+// scatterXi stores the 16 values of a transformed tile, ξ = 0 … 15, at dst[ξ·xiStride].
+func scatterXi(dst []float32, v [16]float32, xiStride int) {
+	for xi, val := range v {
+		dst[xi*xiStride] = val
 	}
 }
 

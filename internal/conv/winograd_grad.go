@@ -49,11 +49,7 @@ func winoGradGeneric(a *winoGradArgs) {
 		src := a.src[c*a.srcPlane:]
 		for t := range 16 * a.segs {
 			e := [2][2]float32{{src[2*t], src[2*t+1]}, {src[a.ld+2*t], src[a.ld+2*t+1]}}
-			v := winoGradTile(&e)
-			o := c*a.dstRow + t
-			for xi, val := range v {
-				a.dst[xi*a.xiStride+o] = val
-			}
+			scatterXi(a.dst[c*a.dstRow+t:], winoGradTile(&e), a.xiStride)
 		}
 	}
 }

@@ -244,19 +244,23 @@ func TestWinogradGroupEpilogue(t *testing.T) {
 	}
 }
 
+// vectorWinograd returns the row kernel with the vector Winograd transforms, or skips the test.
+func vectorWinograd(t *testing.T) *rowKernel {
+	t.Helper()
+	for _, k := range archRowKernels {
+		if k.winograd && k.usable() {
+			return k
+		}
+	}
+	t.Skip("no vector Winograd transforms on this machine")
+	return nil
+}
+
 // TestWinogradKernels compares the vector transforms with the portable ones on random
 // arguments: they perform the same float32 operations in the same order, so they must agree
 // bit for bit, and write nothing outside their outputs.
 func TestWinogradKernels(t *testing.T) {
-	var vec *rowKernel
-	for _, k := range archRowKernels {
-		if k.winograd && k.usable() {
-			vec = k
-		}
-	}
-	if vec == nil {
-		t.Skip("no vector Winograd transforms on this machine")
-	}
+	vec := vectorWinograd(t)
 	rng := rand.New(rand.NewPCG(27, 28))
 	for range 200 {
 		segs, chans := 1+rng.IntN(3), 1+rng.IntN(5)
@@ -317,15 +321,7 @@ func TestWinogradKernels(t *testing.T) {
 // TestWinogradGradKernel compares the vector output-gradient transform with the portable one:
 // the same operations in the same order, so the same bits.
 func TestWinogradGradKernel(t *testing.T) {
-	var vec *rowKernel
-	for _, k := range archRowKernels {
-		if k.winograd && k.usable() {
-			vec = k
-		}
-	}
-	if vec == nil {
-		t.Skip("no vector Winograd transforms on this machine")
-	}
+	vec := vectorWinograd(t)
 	rng := rand.New(rand.NewPCG(33, 34))
 	for range 200 {
 		segs, chans := 1+rng.IntN(3), 1+rng.IntN(5)
