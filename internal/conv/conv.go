@@ -122,8 +122,9 @@ type GroupFinisher interface {
 }
 
 // Filter is a convolution filter w: [M, C/Group, KH, KW] prepared for one algorithm: for the
-// gemm-based ones, packed once per group so that every later call reuses the packing. It is
-// read-only after NewFilter, so one Filter may serve concurrent calls.
+// gemm-based ones, packed once per group so that every later call reuses the packing; for
+// Winograd, transformed; for Stem, reordered. It is read-only after NewFilter, so one Filter may
+// serve concurrent calls.
 type Filter struct {
 	algo   Algorithm
 	shape  filterShape
@@ -178,10 +179,12 @@ func shapeOf(g Geometry) filterShape { return filterShape{g.M, g.C, g.KH, g.KW, 
 // NewFilter prepares the filter w: [M, C/Group, KH, KW] for convolutions with the channels,
 // group and kernel size of g; the other fields of g only inform the choice of algorithm, so the
 // filter serves any input size. algo Auto chooses with Choose. With pack, the gemm-based
-// algorithms pack w now, which pays off when the filter is used more than once; without, w is
-// used in place (Winograd always transforms it, and Auto without pack does not choose it). NewFilter does not copy w: it must not change while the Filter is in use. It
-// panics if g fails CheckFilter, if w is too short or if algo does not support g: callers
-// validate when they plan.
+// algorithms pack w now (Winograd and Stem also keep im2col's packing, for the inputs they hand
+// to it), which pays off when the filter is used more than once; without, w is used in place.
+// Winograd and Stem always prepare their own forms of w (a transform, a reordering); Auto
+// without pack does not choose Winograd. NewFilter does not copy w: it must not change while the
+// Filter is in use. It panics if g fails CheckFilter, if w is too short or if algo does not
+// support g: callers validate when they plan.
 func NewFilter(g Geometry, w []float32, algo Algorithm, pack bool) *Filter {
 	if err := g.CheckFilter(); err != nil {
 		panic("conv.NewFilter: " + err.Error())
