@@ -145,9 +145,11 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	budget := max(1, winoBlockBytes/(64*(g.C+g.M))) // tiles
 	perImage := p.th * p.tw
 	switch {
-	case batch >= 2*threads && 2*perImage <= min(budget, winoTargetTiles):
-		// Several small images per block, still leaving every thread a block.
-		p.images = min(min(budget, winoTargetTiles)/perImage, (batch+threads-1)/threads)
+	case batch >= 2*threads && 2*perImage <= max(min(budget, winoTargetTiles), winoMinBlock):
+		// Several small images per block (as many as fit the budget, but at least
+		// winoMinBlock tiles), still leaving every thread a block.
+		fit := max(min(budget, winoTargetTiles), winoMinBlock)
+		p.images = max(1, min((fit+perImage-1)/perImage, (batch+threads-1)/threads))
 		p.blockRows, p.rowBlocks = p.th, 1
 	default:
 		rows := min(p.th, max(budget/p.tw, (winoMinBlock+p.tw-1)/p.tw, 1))
