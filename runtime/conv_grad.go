@@ -179,7 +179,7 @@ func (cb *convBackward) inputGradientWinograd(rc *RunContext) {
 	if !ok || conv.Choose(gt) != conv.Winograd {
 		return
 	}
-	conv.NewFilter(gt, wt, conv.Winograd, true).Forward(gt, cb.dy, cb.dx, cb.batch, nil, rc.Threads())
+	conv.NewFilter(gt, wt, conv.Winograd, false).Forward(gt, cb.dy, cb.dx, cb.batch, nil, rc.Threads())
 	cb.dx = nil
 }
 
