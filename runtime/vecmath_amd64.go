@@ -65,8 +65,15 @@ func divInto32AVX512(dst, b []float32, x float32, n int)
 //go:noescape
 func sum32AVX512(x []float32, n int) float64
 
+// reluGrad32AVX512 sets dx[i] = dy[i] where y[i] > 0 and +0 elsewhere (NaN included) for i < n
+// (n a multiple of 16): the same bits as reluDerivative's loop.
+//
+//go:noescape
+func reluGrad32AVX512(dx, dy, y []float32, n int)
+
 func init() {
 	if cpu.X86.HasAVX512F && os.Getenv("DCNET_VECMATH") != "generic" {
+		reluGrad32Vec = reluGrad32AVX512
 		affine32Vec = affine32AVX512
 		binary32Vec = [numBinary32]func(dst, a, b []float32, n int){add32AVX512, sub32AVX512, mul32AVX512, div32AVX512}
 		divBy32Vec, divInto32Vec = divBy32AVX512, divInto32AVX512

@@ -382,3 +382,31 @@ sumreduce:
 	VZEROUPPER
 	MOVSD X0, ret+32(FP)
 	RET
+
+// func reluGrad32AVX512(dx, dy, y []float32, n int)
+//
+// dx[i] = dy[i] where y[i] > 0 (ordered, so NaN is not), +0 elsewhere, for i < n (n a multiple
+// of 16): a compare into K1 and a zero-masked load.
+TEXT ·reluGrad32AVX512(SB), NOSPLIT, $0-80
+	MOVQ dx_base+0(FP), DI
+	MOVQ dy_base+24(FP), SI
+	MOVQ y_base+48(FP), DX
+	MOVQ n+72(FP), CX
+	VPXORD Z31, Z31, Z31
+	SHRQ $4, CX
+	JEQ  relugraddone
+
+relugradloop:
+	VMOVUPS (DX), Z0
+	VCMPPS $0x1e, Z31, Z0, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, DX
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  relugradloop
+
+relugraddone:
+	VZEROUPPER
+	RET

@@ -262,3 +262,40 @@ func TestVectorHardSigmoidAccuracy(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorReluDerivative checks reluDerivative (the vector kernel where the CPU has one, then
+// the loop for the tail) bit for bit against the definition: dy where y > 0, +0 elsewhere, NaN
+// and both zeros of y included, for every length up to four blocks and a few more.
+func TestVectorReluDerivative(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)),
+		float32(math.Inf(-1)), 1e-45, -1e-45, 1, -1}
+	for n := range 70 {
+		y, dy := make([]float32, n), make([]float32, n)
+		for i := range y {
+			y[i] = float32(rng.NormFloat64())
+			if rng.IntN(4) == 0 {
+				y[i] = special[rng.IntN(len(special))]
+			}
+			dy[i] = float32(rng.NormFloat64())
+			if rng.IntN(6) == 0 {
+				dy[i] = special[rng.IntN(len(special))]
+			}
+		}
+		dx := make([]float32, n+1)
+		dx[n] = 7
+		reluDerivative(dx[:n], dy, y)
+		for i := range n {
+			want := float32(0)
+			if y[i] > 0 {
+				want = dy[i]
+			}
+			if math.Float32bits(dx[i]) != math.Float32bits(want) {
+				t.Fatalf("n = %d: dx[%d] = %v (y %v, dy %v), want %v", n, i, dx[i], y[i], dy[i], want)
+			}
+		}
+		if dx[n] != 7 {
+			t.Fatalf("n = %d: wrote past dx", n)
+		}
+	}
+}
