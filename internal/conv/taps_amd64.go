@@ -113,3 +113,18 @@ func stemKernel2(a *stemArgs)
 
 //go:noescape
 func stemKernel4(a *stemArgs)
+
+// winoNarrowAsm is the narrow input transform of winoNarrowArgs with AVX-512: per row of the
+// tiles, four half vectors each merged from two masked loads, then winoInAsm's permutes and
+// transform. Its operations are winoInputTile's, in the same order.
+//
+//go:noescape
+func winoNarrowAsm(a *winoNarrowArgs)
+
+// winoNarrowOutAsm is the narrow output transform of winoNarrowOutArgs with AVX-512: winoOutAsm's
+// transform, then per half of the interleaved outputs two masked stores (and residual loads)
+// through the group's pieces. Its operations are winoOutputTile's and the epilogue's, in the
+// same order.
+//
+//go:noescape
+func winoNarrowOutAsm(a *winoNarrowOutArgs)

@@ -19,9 +19,11 @@ func pool3s2Kernel(a *pool3s2Args) { pool3s2Generic(a) }
 
 // winoInAsm, winoOutAsm and winoGradAsm stand in for the assembly Winograd transforms (rowKernel.winograd is
 // false everywhere here).
-func winoInAsm(a *winoInArgs)     { winoInGeneric(a) }
-func winoOutAsm(a *winoOutArgs)   { winoOutGeneric(a) }
-func winoGradAsm(a *winoGradArgs) { winoGradGeneric(a) }
+func winoInAsm(a *winoInArgs)               { winoInGeneric(a) }
+func winoOutAsm(a *winoOutArgs)             { winoOutGeneric(a) }
+func winoGradAsm(a *winoGradArgs)           { winoGradGeneric(a) }
+func winoNarrowAsm(a *winoNarrowArgs)       { winoNarrowGeneric(a) }
+func winoNarrowOutAsm(a *winoNarrowOutArgs) { winoNarrowOutGeneric(a) }
 
 // pool2s2Kernel stands in for the assembly 2×2 max-pool plane kernel (rowKernel.pool2s2 is false
 // everywhere here).

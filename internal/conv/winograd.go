@@ -298,10 +298,25 @@ func (j *winoJob) transformInput(k *rowKernel, s *winoScratch, b winoBlock, c0, 
 	rows := b.ty1 - b.ty0
 	for n := b.n0; n < b.n1; n++ {
 		x := j.x[n*g.InputLen()+c0*g.H*g.W : n*g.InputLen()+c1*g.H*g.W]
-		for ty := b.ty0; ty < b.ty1; ty++ {
-			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
-			winoIn(k, p.inputArgs(x, s.v[c0*p.tileStride+t:], ty, c1-c0))
+		t := (n - b.n0) * rows * p.tw
+		p.transformRows(k, x, s.v[c0*p.tileStride+t:], b.ty0, b.ty1, c1-c0)
+	}
+}
+
+// transformRows transforms tile rows [ty0, ty1) of chans channels of one image x into V (dst
+// at the first row's first tile), a group of rows per call for narrow images, a row per call
+// otherwise, in the order of the tiles (each call's lanes past its tiles are overwritten by the
+// next).
+func (p *winoPlan) transformRows(k *rowKernel, x, dst []float32, ty0, ty1, chans int) {
+	if rps := p.narrowRows(); rps > 0 {
+		var pieces [32]winoNarrowPiece
+		for ty := ty0; ty < ty1; ty += rps {
+			winoNarrowIn(k, p.narrowArgs(x, dst[(ty-ty0)*p.tw:], &pieces, ty, ty1, chans))
 		}
+		return
+	}
+	for ty := ty0; ty < ty1; ty++ {
+		winoIn(k, p.inputArgs(x, dst[(ty-ty0)*p.tw:], ty, chans))
 	}
 }
 
@@ -330,9 +345,25 @@ func (j *winoJob) transformOutput(k *rowKernel, s *winoScratch, b winoBlock, m0,
 	if j.ep.Group == nil && j.ep.Bias != nil {
 		bias = j.ep.Bias[m0:m1]
 	}
+	rps := p.narrowRows()
+	var pieces [8]winoNarrowPiece
 	for n := b.n0; n < b.n1; n++ {
 		y := j.y[n*g.OutputLen() : (n+1)*g.OutputLen()]
-		for ty := b.ty0; ty < b.ty1; ty++ {
+		for ty := b.ty0; rps > 0 && ty < b.ty1; ty += rps {
+			// Narrow images: a group of tile rows per call.
+			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
+			gr := min(rps, b.ty1-ty)
+			a := &winoNarrowOutArgs{
+				src: s.m[m0*p.tileStride+t:], dst: y[m0*ohw+2*ty*p.ow:], bias: bias, pieces: &pieces,
+				srcRow: p.tileStride, xiStride: g.M * p.tileStride, dstPlane: ohw, ld: p.ow,
+				tw: p.tw, rps: gr, cols: p.ow, rows: min(2*gr, p.oh-2*ty), chans: m1 - m0, lo: j.lo, hi: j.hi,
+			}
+			if j.ep.Residual != nil {
+				a.res = j.ep.Residual[n*g.OutputLen()+m0*ohw+2*ty*p.ow:]
+			}
+			winoNarrowOut(k, a)
+		}
+		for ty := b.ty0; rps == 0 && ty < b.ty1; ty++ {
 			t := ((n-b.n0)*rows + ty - b.ty0) * p.tw
 			a := &winoOutArgs{
 				src: s.m[m0*p.tileStride+t:], dst: y[m0*ohw+2*ty*p.ow:], bias: bias,

@@ -383,3 +383,195 @@ winoGradSegment:
 	JNZ  winoGradChannel
 	VZEROUPPER
 	RET
+
+// NARROWHALF loads 16 raw values into reg from the two pieces at byte offset doff of the
+// descriptors (BX): the first zeroing the lanes outside its mask, the second merged.
+#define NARROWHALF(doff, reg) \
+	MOVQ (doff)(BX), AX; \
+	KMOVW (doff+8)(BX), K1; \
+	VMOVUPS.Z (R12)(AX*1), K1, reg; \
+	MOVQ (doff+16)(BX), AX; \
+	KMOVW (doff+24)(BX), K1; \
+	VMOVUPS (R12)(AX*1), K1, reg
+
+// NARROWROW loads tile row r's raw values (descriptors from byte roff = 128r) and picks its four
+// columns of d as WINOROW does.
+#define NARROWROW(roff, a, b, c, e) \
+	NARROWHALF(roff+0, Z20); \
+	NARROWHALF(roff+32, Z21); \
+	NARROWHALF(roff+64, Z22); \
+	NARROWHALF(roff+96, Z23); \
+	VMOVAPS Z30, a; \
+	VPERMI2PS Z21, Z20, a; \
+	VMOVAPS Z31, b; \
+	VPERMI2PS Z21, Z20, b; \
+	VMOVAPS Z30, c; \
+	VPERMI2PS Z23, Z22, c; \
+	VMOVAPS Z31, e; \
+	VPERMI2PS Z23, Z22, e
+
+// func winoNarrowAsm(a *winoNarrowArgs)
+//
+// Registers: R12 the channel's first input value, R13 its V row (ξ = 0), R14 the destination of
+// each ξ, BX the load descriptors (winoNarrowArgs.pieces), AX a piece's offset; R8 plane,
+// R9 xiStride, R11 dstRow (bytes); CX channels left. Z0..Z23 and Z30, Z31 as in winoInAsm.
+TEXT ·winoNarrowAsm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ winoNarrowArgs_pieces(DX), BX
+	MOVQ winoNarrowArgs_src(DX), R12
+	MOVQ winoNarrowArgs_dst(DX), R13
+	MOVQ winoNarrowArgs_plane(DX), R8
+	SHLQ $2, R8
+	MOVQ winoNarrowArgs_xiStride(DX), R9
+	SHLQ $2, R9
+	MOVQ winoNarrowArgs_dstRow(DX), R11
+	SHLQ $2, R11
+	MOVQ winoNarrowArgs_chans(DX), CX
+	VMOVDQU32 ·winoLanes+0(SB), Z30
+	VMOVDQU32 ·winoLanes+64(SB), Z31
+
+winoNarrowChannel:
+	NARROWROW(0, Z0, Z1, Z2, Z3)
+	NARROWROW(128, Z4, Z5, Z6, Z7)
+	NARROWROW(256, Z8, Z9, Z10, Z11)
+	NARROWROW(384, Z12, Z13, Z14, Z15)
+	WINOCOLUMN(Z0, Z4, Z8, Z12, Z16)
+	WINOCOLUMN(Z1, Z5, Z9, Z13, Z17)
+	WINOCOLUMN(Z2, Z6, Z10, Z14, Z18)
+	WINOCOLUMN(Z3, Z7, Z11, Z15, Z19)
+	MOVQ R13, R14
+	WINOROWOUT(Z0, Z1, Z2, Z3)
+	WINOROWOUT(Z16, Z17, Z18, Z19)
+	WINOROWOUT(Z8, Z9, Z10, Z11)
+	WINOROWOUT(Z12, Z13, Z14, Z15)
+	ADDQ R8, R12
+	ADDQ R11, R13
+	DECQ CX
+	JNZ  winoNarrowChannel
+	VZEROUPPER
+	RET
+
+// NARROWOUT adds the residual to v (if R15 is not nil), clamps it to [Z28, Z31] and stores it
+// through the two pieces at byte offset doff of the descriptors (BX), each under its mask; the
+// residual is gathered through the same pieces.
+#define NARROWOUT(v, doff) \
+	TESTQ R15, R15; \
+	JZ 8(PC); \
+	MOVQ (doff)(BX), AX; \
+	KMOVW (doff+8)(BX), K1; \
+	VMOVUPS.Z (R15)(AX*1), K1, Z4; \
+	MOVQ (doff+16)(BX), AX; \
+	KMOVW (doff+24)(BX), K1; \
+	VMOVUPS (R15)(AX*1), K1, Z4; \
+	VADDPS Z4, v, v; \
+	VMAXPS v, Z28, v; \
+	VMINPS v, Z31, v; \
+	MOVQ (doff)(BX), AX; \
+	KMOVW (doff+8)(BX), K1; \
+	VMOVUPS v, K1, (DI)(AX*1); \
+	MOVQ (doff+16)(BX), AX; \
+	KMOVW (doff+24)(BX), K1; \
+	VMOVUPS v, K1, (DI)(AX*1)
+
+// func winoNarrowOutAsm(a *winoNarrowOutArgs)
+//
+// Registers: SI the channel's M row (ξ = 0), DI its output at the group's first row, R15 its
+// residual (or nil), R13 its bias (or nil), AX the ξ being loaded, then a piece's offset, BX the
+// store descriptors (winoNarrowOutArgs.pieces); R8 xiStride, R10 dstPlane, R11 srcRow (bytes);
+// CX channels left. Z0..Z27 as in winoOutAsm; Z29, Z30 the interleaving indices, Z28 and Z31
+// the bounds.
+TEXT ·winoNarrowOutAsm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DX
+	MOVQ winoNarrowOutArgs_src(DX), SI
+	MOVQ winoNarrowOutArgs_dst(DX), DI
+	MOVQ winoNarrowOutArgs_res(DX), R15
+	MOVQ winoNarrowOutArgs_bias(DX), R13
+	MOVQ winoNarrowOutArgs_pieces(DX), BX
+	MOVQ winoNarrowOutArgs_xiStride(DX), R8
+	SHLQ $2, R8
+	MOVQ winoNarrowOutArgs_dstPlane(DX), R10
+	SHLQ $2, R10
+	MOVQ winoNarrowOutArgs_srcRow(DX), R11
+	SHLQ $2, R11
+	VBROADCASTSS winoNarrowOutArgs_lo(DX), Z28
+	VBROADCASTSS winoNarrowOutArgs_hi(DX), Z31
+	VMOVDQU32 ·winoLanes+128(SB), Z29
+	VMOVDQU32 ·winoLanes+192(SB), Z30
+	MOVQ winoNarrowOutArgs_chans(DX), CX
+
+winoNarrowOutChannel:
+	MOVQ SI, AX
+	WINOLOAD(Z0)
+	WINOLOAD(Z1)
+	WINOLOAD(Z2)
+	WINOLOAD(Z3)
+	WINOLOAD(Z4)
+	WINOLOAD(Z5)
+	WINOLOAD(Z6)
+	WINOLOAD(Z7)
+	WINOLOAD(Z8)
+	WINOLOAD(Z9)
+	WINOLOAD(Z10)
+	WINOLOAD(Z11)
+	WINOLOAD(Z12)
+	WINOLOAD(Z13)
+	WINOLOAD(Z14)
+	WINOLOAD(Z15)
+	VADDPS Z4, Z0, Z16
+	VADDPS Z8, Z16, Z16
+	VADDPS Z5, Z1, Z17
+	VADDPS Z9, Z17, Z17
+	VADDPS Z6, Z2, Z18
+	VADDPS Z10, Z18, Z18
+	VADDPS Z7, Z3, Z19
+	VADDPS Z11, Z19, Z19
+	VSUBPS Z8, Z4, Z20
+	VSUBPS Z12, Z20, Z20
+	VSUBPS Z9, Z5, Z21
+	VSUBPS Z13, Z21, Z21
+	VSUBPS Z10, Z6, Z22
+	VSUBPS Z14, Z22, Z22
+	VSUBPS Z11, Z7, Z23
+	VSUBPS Z15, Z23, Z23
+	VADDPS Z17, Z16, Z24
+	VADDPS Z18, Z24, Z24
+	VSUBPS Z18, Z17, Z25
+	VSUBPS Z19, Z25, Z25
+	VADDPS Z21, Z20, Z26
+	VADDPS Z22, Z26, Z26
+	VSUBPS Z22, Z21, Z27
+	VSUBPS Z23, Z27, Z27
+	TESTQ R13, R13
+	JZ    winoNarrowOutNoBias
+	VBROADCASTSS (R13), Z16
+	VADDPS Z16, Z24, Z24
+	VADDPS Z16, Z25, Z25
+	VADDPS Z16, Z26, Z26
+	VADDPS Z16, Z27, Z27
+
+winoNarrowOutNoBias:
+	VMOVAPS Z24, Z0
+	VPERMT2PS Z25, Z29, Z0
+	VMOVAPS Z24, Z1
+	VPERMT2PS Z25, Z30, Z1
+	VMOVAPS Z26, Z2
+	VPERMT2PS Z27, Z29, Z2
+	VMOVAPS Z26, Z3
+	VPERMT2PS Z27, Z30, Z3
+	NARROWOUT(Z0, 0)
+	NARROWOUT(Z1, 32)
+	NARROWOUT(Z2, 64)
+	NARROWOUT(Z3, 96)
+
+	ADDQ R11, SI
+	ADDQ R10, DI
+	TESTQ R15, R15
+	JZ    2(PC)
+	ADDQ R10, R15
+	TESTQ R13, R13
+	JZ    2(PC)
+	ADDQ $4, R13
+	DECQ CX
+	JNZ  winoNarrowOutChannel
+	VZEROUPPER
+	RET

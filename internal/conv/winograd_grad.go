@@ -174,9 +174,9 @@ func winoGradRange(g Geometry, x, dy []float32, batch int, du []float32) {
 			for n := n0; n < n1; n++ {
 				gy := s.dy[(n-n0)*g.M*dyRows*wq : (n-n0+1)*g.M*dyRows*wq]
 				p.fillGradient(gy, dy[n*g.OutputLen():(n+1)*g.OutputLen()], ty0, dyRows, wq)
+				p.transformRows(k, x[n*g.InputLen():(n+1)*g.InputLen()], s.v[(n-n0)*rows*p.tw:], ty0, ty1, g.C)
 				for ty := ty0; ty < ty1; ty++ {
 					t := ((n-n0)*rows + ty - ty0) * p.tw
-					winoIn(k, p.inputArgs(x[n*g.InputLen():(n+1)*g.InputLen()], s.v[t:], ty, g.C))
 					winoGradIn(k, &winoGradArgs{
 						src: gy[2*(ty-ty0)*wq:], dst: s.m[t:],
 						ld: wq, srcPlane: dyRows * wq, dstRow: p.tileStride, xiStride: g.M * p.tileStride,

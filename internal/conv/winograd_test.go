@@ -609,3 +609,80 @@ func TestInputGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradNarrowKernel compares the vector narrow input transform with the portable one on
+// random groups of tile rows (4 to 8 tiles each, rows inside and outside the image, pads,
+// channels): the same operations in the same order, so the same bits.
+func TestWinogradNarrowKernel(t *testing.T) {
+	vec := vectorWinograd(t)
+	rng := rand.New(rand.NewPCG(37, 38))
+	for range 300 {
+		tw := 4 + rng.IntN(5)
+		chans, h := 1+rng.IntN(4), 1+rng.IntN(12)
+		w := 2*tw - 2 + rng.IntN(5)
+		plane := h*w + rng.IntN(3)
+		dstRow := 16 + rng.IntN(5)
+		a := &winoNarrowArgs{src: randFloats(rng, chans*plane), pieces: new([32]winoNarrowPiece), tw: tw,
+			rps: 1 + rng.IntN(16/tw), col0: -rng.IntN(3), w: w, plane: plane, dstRow: dstRow,
+			xiStride: chans*dstRow + rng.IntN(3), chans: chans}
+		for j := range a.rps {
+			for r := range 4 {
+				a.rows[j][r] = -1
+				if ih := rng.IntN(h+2) - 1; ih >= 0 && ih < h {
+					a.rows[j][r] = ih * w
+				}
+			}
+		}
+		b := *a
+		a.dst, b.dst = make([]float32, 16*a.xiStride+3), make([]float32, 16*a.xiStride+3)
+		winoNarrowIn(vec, a)
+		winoNarrowIn(genericRowKernel, &b)
+		for i := range a.dst {
+			if math.Float32bits(a.dst[i]) != math.Float32bits(b.dst[i]) {
+				t.Fatalf("tw=%d rps=%d col0=%d w=%d rows=%v: value %d = %v, portable %v", tw, a.rps, a.col0, w, a.rows, i, a.dst[i], b.dst[i])
+			}
+		}
+	}
+}
+
+// TestWinogradNarrowOutKernel compares the vector narrow output transform with the portable
+// one: random groups of tile rows, partial last rows and columns, with and without bias and
+// residual, clamps; the same bits, and nothing written outside the outputs.
+func TestWinogradNarrowOutKernel(t *testing.T) {
+	vec := vectorWinograd(t)
+	rng := rand.New(rand.NewPCG(39, 40))
+	for range 300 {
+		tw := 4 + rng.IntN(5)
+		rps := 1 + rng.IntN(16/tw)
+		chans := 1 + rng.IntN(4)
+		cols := 2*tw - rng.IntN(2)
+		ld := cols + rng.IntN(3)
+		rows := 2*rps - rng.IntN(2)
+		dstPlane := rows*ld + rng.IntN(3)
+		srcRow := 16 + rng.IntN(5)
+		a := &winoNarrowOutArgs{pieces: new([8]winoNarrowPiece), srcRow: srcRow, xiStride: chans*srcRow + rng.IntN(3),
+			dstPlane: dstPlane, ld: ld, tw: tw, rps: rps, cols: cols, rows: rows, chans: chans,
+			lo: float32(math.Inf(-1)), hi: float32(math.Inf(1))}
+		a.src = randFloats(rng, 16*a.xiStride+16)
+		if rng.IntN(2) == 0 {
+			a.bias = randFloats(rng, chans)
+		}
+		if rng.IntN(2) == 0 {
+			a.res = randFloats(rng, chans*dstPlane)
+		}
+		if rng.IntN(2) == 0 {
+			a.lo, a.hi = -0.5, 0.75
+		}
+		b := *a
+		a.dst = randFloats(rng, chans*dstPlane)
+		b.dst = append([]float32(nil), a.dst...)
+		winoNarrowOut(vec, a)
+		winoNarrowOut(genericRowKernel, &b)
+		for i := range a.dst {
+			if math.Float32bits(a.dst[i]) != math.Float32bits(b.dst[i]) {
+				t.Fatalf("tw=%d rps=%d rows=%d cols=%d ld=%d bias=%v res=%v: value %d = %v, portable %v",
+					tw, rps, rows, cols, ld, a.bias != nil, a.res != nil, i, a.dst[i], b.dst[i])
+			}
+		}
+	}
+}
