@@ -3,6 +3,20 @@
 #include "textflag.h"
 #include "go_asm.h"
 
+// PICKCOLUMNS sets a, b, c, e to the four columns of d of one tile row from its raw values:
+// a = even and b = odd lanes of Z20:Z21 (the window from the tile's first column), c = even and
+// e = odd lanes of Z22:Z23 (the window two columns on); Z30, Z31 hold the even and odd indices.
+// (8 instructions: WINOROW's jump counts them.)
+#define PICKCOLUMNS(a, b, c, e) \
+	VMOVAPS Z30, a; \
+	VPERMI2PS Z21, Z20, a; \
+	VMOVAPS Z31, b; \
+	VPERMI2PS Z21, Z20, b; \
+	VMOVAPS Z30, c; \
+	VPERMI2PS Z23, Z22, c; \
+	VMOVAPS Z31, e; \
+	VPERMI2PS Z23, Z22, e
+
 // WINOROW loads input row roff (a byte offset from R12, negative: outside the image, zeros) of a
 // 16-tile segment as its four columns of d: a = values 0, 2, ..., 30; b = 1, 3, ..., 31;
 // c = 2, 4, ..., 32; e = 3, 5, ..., 33 of the 34 from R12+roff, each load under its column mask
@@ -15,14 +29,7 @@
 	VMOVUPS.Z 64(R14), K2, Z21; \
 	VMOVUPS.Z 8(R14), K3, Z22; \
 	VMOVUPS.Z 72(R14), K4, Z23; \
-	VMOVAPS Z30, a; \
-	VPERMI2PS Z21, Z20, a; \
-	VMOVAPS Z31, b; \
-	VPERMI2PS Z21, Z20, b; \
-	VMOVAPS Z30, c; \
-	VPERMI2PS Z23, Z22, c; \
-	VMOVAPS Z31, e; \
-	VPERMI2PS Z23, Z22, e; \
+	PICKCOLUMNS(a, b, c, e); \
 	JMP 5(PC); \
 	VPXORD a, a, a; \
 	VPXORD b, b, b; \
@@ -407,14 +414,7 @@ winoGradSegment:
 	NARROWHALF(roff+32, Z21); \
 	NARROWHALF(roff+64, Z22); \
 	NARROWHALF(roff+96, Z23); \
-	VMOVAPS Z30, a; \
-	VPERMI2PS Z21, Z20, a; \
-	VMOVAPS Z31, b; \
-	VPERMI2PS Z21, Z20, b; \
-	VMOVAPS Z30, c; \
-	VPERMI2PS Z23, Z22, c; \
-	VMOVAPS Z31, e; \
-	VPERMI2PS Z23, Z22, e
+	PICKCOLUMNS(a, b, c, e)
 
 // func winoNarrowAsm(a *winoNarrowArgs)
 //
