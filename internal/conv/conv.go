@@ -251,9 +251,11 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 		f.forwardStem(g, x, y, batch, ep, threads)
 		return
 	}
-	if f.algo == Winograd && winogradPays(g, batch, threads) {
-		f.forwardWinograd(g, x, y, batch, ep, threads)
-		return
+	if f.algo == Winograd {
+		if p := newWinoPlan(g, batch, threads); p.pays() {
+			f.forwardWinograd(p, x, y, batch, ep, threads)
+			return
+		}
 	}
 	f.forwardGemm(g, x, y, batch, ep, threads)
 }

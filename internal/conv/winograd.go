@@ -211,19 +211,16 @@ type winoJob struct {
 	lo, hi float32
 }
 
-// winogradPays reports whether the Winograd blocks of batch images of g have enough tiles for
-// F(2×2, 3×3) to pay.
-func winogradPays(g Geometry, batch, threads int) bool {
-	p := newWinoPlan(g, batch, threads)
-	return min(p.blockTiles(), p.th*p.tw*batch) >= winoMinTiles
-}
+// pays reports whether the plan's blocks have enough tiles for F(2×2, 3×3) to pay (a block
+// never holds more tiles than the batch).
+func (p *winoPlan) pays() bool { return p.blockTiles() >= winoMinTiles }
 
 // forwardWinograd computes the convolution with F(2×2, 3×3). With at least as many blocks
 // (of whole images, or of the rows of one image) or images as threads, they run side by side,
 // one goroutine each; otherwise the blocks run one after the other, each spread over the
-// threads (transforms by channels, the 16 products by ξ).
-func (f *Filter) forwardWinograd(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) {
-	p := newWinoPlan(g, batch, threads)
+// threads (transforms by channels, the 16 products by ξ). p is the plan of the batch on threads.
+func (f *Filter) forwardWinograd(p *winoPlan, x, y []float32, batch int, ep *Epilogue, threads int) {
+	g := p.g
 	job := &winoJob{f: f, p: p, x: x, y: y, ep: ep}
 	job.lo, job.hi = bounds(ep)
 	if p.rowBlocks == 1 {
@@ -503,27 +500,40 @@ func winoOutGeneric(a *winoOutArgs) {
 			bias = a.bias[m]
 		}
 		for tx := range tiles {
-			var x [16]float32
-			for xi := range x {
-				x[xi] = a.src[xi*a.xiStride+m*a.srcRow+tx]
-			}
-			o := winoOutputTile(&x)
-			for r := range a.rows {
-				for b := range 2 {
-					col := 2*tx + b
-					if col >= a.cols {
-						continue
-					}
-					i := m*a.dstPlane + r*a.ld + col
-					v := o[r][b] + bias
-					if a.res != nil {
-						v += a.res[i]
-					}
-					a.dst[i] = min(max(v, a.lo), a.hi)
-				}
-			}
+			at := m*a.dstPlane + 2*tx
+			storeOutputTile(a.src[m*a.srcRow+tx:], a.xiStride, a.dst[at:], offsetOrNil(a.res, at), a.ld,
+				a.rows, min(2, a.cols-2*tx), bias, a.lo, a.hi)
 		}
 	}
+}
+
+// storeOutputTile is the portable output transforms' work for one tile: it gathers the tile's
+// 16 ξ (src[ξ·xiStride]), transforms them and stores output (r, b) at dst[r·ld + b] for r < rows
+// and b < cols as min(max(o + bias (+ res[r·ld + b]), lo), hi), res nil meaning none.
+func storeOutputTile(src []float32, xiStride int, dst, res []float32, ld, rows, cols int, bias, lo, hi float32) {
+	var x [16]float32
+	for xi := range x {
+		x[xi] = src[xi*xiStride]
+	}
+	o := winoOutputTile(&x)
+	for r := range rows {
+		for b := range cols {
+			i := r*ld + b
+			v := o[r][b] + bias
+			if res != nil {
+				v += res[i]
+			}
+			dst[i] = min(max(v, lo), hi)
+		}
+	}
+}
+
+// offsetOrNil is x[at:], or nil for a nil x.
+func offsetOrNil(x []float32, at int) []float32 {
+	if x == nil {
+		return nil
+	}
+	return x[at:]
 }
 
 // winoOutputTile is Aᵀ X A, in the order of operations of the vector kernel: columns first

@@ -218,25 +218,12 @@ func winoNarrowOutGeneric(a *winoNarrowOutArgs) {
 		}
 		for l := range a.rps * a.tw {
 			j, tx := l/a.tw, l%a.tw
-			var x [16]float32
-			for xi := range x {
-				x[xi] = a.src[xi*a.xiStride+m*a.srcRow+l]
+			if a.rows <= 2*j {
+				continue
 			}
-			o := winoOutputTile(&x)
-			for r := range 2 {
-				for b := range 2 {
-					row, col := 2*j+r, 2*tx+b
-					if row >= a.rows || col >= a.cols {
-						continue
-					}
-					i := m*a.dstPlane + row*a.ld + col
-					v := o[r][b] + bias
-					if a.res != nil {
-						v += a.res[i]
-					}
-					a.dst[i] = min(max(v, a.lo), a.hi)
-				}
-			}
+			at := m*a.dstPlane + 2*j*a.ld + 2*tx
+			storeOutputTile(a.src[m*a.srcRow+l:], a.xiStride, a.dst[at:], offsetOrNil(a.res, at), a.ld,
+				min(2, a.rows-2*j), min(2, a.cols-2*tx), bias, a.lo, a.hi)
 		}
 	}
 }

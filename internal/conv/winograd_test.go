@@ -123,7 +123,7 @@ func allTilesWinograd(t *testing.T) {
 // bound.
 func (p *convProblem) checkWith(t *testing.T, algo Algorithm, threads int, y []float32, what string) {
 	t.Helper()
-	if algo != Winograd || !winogradPays(p.g, p.batch, threads) {
+	if algo != Winograd || !newWinoPlan(p.g, p.batch, threads).pays() {
 		p.check(t, y, what)
 		return
 	}
