@@ -220,6 +220,18 @@ winoInChannel:
 	VMOVAPS Z26, Z3; \
 	VPERMT2PS Z27, Z30, Z3
 
+// WINOOUTNEXT moves the output transforms to the next channel: its M row (SI, by R11), output
+// and residual (DI and R15 unless nil, by R10) and bias (R13 unless nil).
+#define WINOOUTNEXT \
+	ADDQ R11, SI; \
+	ADDQ R10, DI; \
+	TESTQ R15, R15; \
+	JZ 2(PC); \
+	ADDQ R10, R15; \
+	TESTQ R13, R13; \
+	JZ 2(PC); \
+	ADDQ $4, R13
+
 // func winoOutAsm(a *winoOutArgs)
 //
 // Registers: SI the channel's M row (ξ = 0), DI its output row 2ty, R15 its residual row (or
@@ -307,14 +319,7 @@ winoOutFull:
 	DECQ BX
 	JNZ  winoOutSegment
 
-	ADDQ R11, SI
-	ADDQ R10, DI
-	TESTQ R15, R15
-	JZ    2(PC)
-	ADDQ R10, R15
-	TESTQ R13, R13
-	JZ    2(PC)
-	ADDQ $4, R13
+	WINOOUTNEXT
 	DECQ CX
 	JNZ  winoOutChannel
 	VZEROUPPER
@@ -505,14 +510,7 @@ winoNarrowOutChannel:
 	NARROWOUT(Z2, 64)
 	NARROWOUT(Z3, 96)
 
-	ADDQ R11, SI
-	ADDQ R10, DI
-	TESTQ R15, R15
-	JZ    2(PC)
-	ADDQ R10, R15
-	TESTQ R13, R13
-	JZ    2(PC)
-	ADDQ $4, R13
+	WINOOUTNEXT
 	DECQ CX
 	JNZ  winoNarrowOutChannel
 	VZEROUPPER
