@@ -127,7 +127,7 @@ type winoPlan struct {
 }
 
 // winoTargetTiles is the block width (tiles) that whole-image blocks aim at, and winoMinBlock
-// the narrowest a row block may be made to fit the cache budget: below about 64 columns the
+// the narrowest a block may be made to fit the cache budget: below about 64 columns the
 // products lose to their fixed costs and to streaming the transformed filter once per block.
 const (
 	winoTargetTiles = 128
@@ -143,12 +143,12 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	p.segs = (p.tw + 15) / 16
 	p.masks = winoColumnMasks(-g.PadLeft, g.W, p.segs)
 	budget := max(1, winoBlockBytes/(64*(g.C+g.M))) // tiles
+	fit := max(min(budget, winoTargetTiles), winoMinBlock) // an image block's width
 	perImage := p.th * p.tw
 	switch {
-	case batch >= 2*threads && 2*perImage <= max(min(budget, winoTargetTiles), winoMinBlock):
+	case batch >= 2*threads && 2*perImage <= fit:
 		// Several small images per block (as many as fit the budget, but at least
 		// winoMinBlock tiles), still leaving every thread a block.
-		fit := max(min(budget, winoTargetTiles), winoMinBlock)
 		p.images = max(1, min((fit+perImage-1)/perImage, (batch+threads-1)/threads))
 		p.blockRows, p.rowBlocks = p.th, 1
 	default:
