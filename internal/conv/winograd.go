@@ -142,7 +142,7 @@ func newWinoPlan(g Geometry, batch, threads int) *winoPlan {
 	p.th, p.tw = (p.oh+1)/2, (p.ow+1)/2
 	p.segs = (p.tw + 15) / 16
 	p.masks = winoColumnMasks(-g.PadLeft, g.W, p.segs)
-	budget := max(1, winoBlockBytes/(64*(g.C+g.M))) // tiles
+	budget := max(1, winoBlockBytes/(64*(g.C+g.M)))        // tiles
 	fit := max(min(budget, winoTargetTiles), winoMinBlock) // an image block's width
 	perImage := p.th * p.tw
 	switch {
