@@ -475,12 +475,14 @@ func mmConvert[T float32 | int32 | int64 | int8 | uint8](v []float64) []T {
 }
 
 // TestMatMulFloat32Rounding uses random reals, larger sizes and constant
-// weights so that both packed layouts and the batch-parallel path run.
+// weights so that both packed layouts (and the panels again for many rows)
+// and the batch-parallel path run.
 func TestMatMulFloat32Rounding(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	for _, c := range []mmMatMulCase{
 		{[]int{1, 300}, []int{300, 50}},
 		{[]int{3, 7, 300}, []int{300, 50}},
+		{[]int{2, 70, 40}, []int{40, 33}}, // 140 rows: back on the panels (gemmPanelRows)
 		{[]int{8, 9, 33}, []int{8, 33, 20}},
 		{[]int{64, 3, 5}, []int{64, 5, 4}},
 	} {
@@ -594,6 +596,31 @@ func BenchmarkGemmFC(b *testing.B) {
 					b.ReportMetric(2*float64(c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkMatMulConstWeights runs MatMul with constant weights on the
+// shapes of convnext_tiny's pointwise layers (activations [1, H, W, C]
+// folded into H·W rows) at batch 1.
+func BenchmarkMatMulConstWeights(b *testing.B) {
+	for _, c := range []struct{ m, k, n int }{{3136, 96, 384}, {3136, 384, 96}, {196, 384, 1536}, {196, 1536, 384}, {49, 768, 3072}, {49, 3072, 768}} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%d→%d/threads=%d", c.m, c.k, c.n, threads), func(b *testing.B) {
+				rng := rand.New(rand.NewSource(1))
+				ns := nodeSpec{op: "MatMul", opset: 13, constant: map[int]bool{1: true},
+					inputs: []*runtime.Tensor{runtime.New([]int{1, c.m, c.k}, mmRandFloats(rng, c.m*c.k)),
+						runtime.New([]int{c.k, c.n}, mmRandFloats(rng, c.k*c.n))}}
+				s, err := runtime.NewSessionFromModel(ns.model(b), runtime.WithThreads(threads))
+				if err != nil {
+					b.Fatal(err)
+				}
+				feeds := map[string]*runtime.Tensor{"x0": ns.inputs[0]}
+				for b.Loop() {
+					run1(b, s, feeds, "y0")
+				}
+				b.ReportMetric(2*float64(c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

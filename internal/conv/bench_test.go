@@ -96,6 +96,38 @@ func BenchmarkResNet18(b *testing.B) { benchLayers(b, resnet18Layers) }
 
 func BenchmarkMobileNetV2(b *testing.B) { benchLayers(b, mobilenetV2Depthwise) }
 
+// resnet50Pointwise are the 1×1 convolutions of torchvision's resnet50: plain products whose
+// column count (the image's pixels, 3136 down to 49) is often not a multiple of a panel.
+var resnet50Pointwise = []layer{
+	{"pw_64to256_56", square(64, 56, 256, 1, 1, 0, 1)},
+	{"pw_256to64_56", square(256, 56, 64, 1, 1, 0, 1)},
+	{"pw_512to128_28", square(512, 28, 128, 1, 1, 0, 1)},
+	{"pw_256to1024_14", square(256, 14, 1024, 1, 1, 0, 1)},
+	{"pw_1024to256_14", square(1024, 14, 256, 1, 1, 0, 1)},
+	{"pw_512to2048_7", square(512, 7, 2048, 1, 1, 0, 1)},
+	{"pw_2048to512_7", square(2048, 7, 512, 1, 1, 0, 1)},
+	{"ds_1024to2048s2_14", square(1024, 14, 2048, 1, 2, 0, 1)},
+}
+
+func BenchmarkResNet50Pointwise(b *testing.B) { benchLayers(b, resnet50Pointwise) }
+
+// fewChannelLayers are 3×3 unit-stride layers with few input channels (squeezenet's expand
+// layers, a resnet stage-1 layer for scale), where Winograd's transforms weigh most.
+var fewChannelLayers = []layer{
+	{"sq_expand3x3_16to64_55", square(16, 55, 64, 3, 1, 1, 1)},
+	{"sq_expand3x3_32to128_27", square(32, 27, 128, 3, 1, 1, 1)},
+	{"sq_expand3x3_48to192_13", square(48, 13, 192, 3, 1, 1, 1)},
+	{"sq_expand3x3_64to256_13", square(64, 13, 256, 3, 1, 1, 1)},
+	{"l1_3x3_64to64_56", square(64, 56, 64, 3, 1, 1, 1)},
+}
+
+// BenchmarkFewChannels compares im2col with Winograd on fewChannelLayers.
+func BenchmarkFewChannels(b *testing.B) {
+	for _, algo := range []Algorithm{Im2col, Winograd} {
+		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, fewChannelLayers, algo) })
+	}
+}
+
 // BenchmarkDepthwisePaths compares the channel-blocked depthwise path with the per-plane
 // direct one on mobilenet_v2's depthwise layers.
 func BenchmarkDepthwisePaths(b *testing.B) {

@@ -92,5 +92,20 @@ func BenchmarkMicroKernel(b *testing.B) {
 			}
 			reportGFLOPs(b, cpu0, kn.mr, kn.nr, kc)
 		})
+		if kn.wide == nil {
+			return
+		}
+		b.Run(kn.name+"/wide", func(b *testing.B) {
+			kc, tiles := 256, 12
+			a := alignedFloats(tiles * kc * kn.mr)
+			bb := alignedFloats(kc * 2 * kn.nr)
+			c := alignedFloats(tiles * kn.mr * 2 * kn.nr)
+			args := microArgs{a: a, b: bb, c: c, ldc: 2 * kn.nr, kc: kc, tiles: tiles, lastRows: kn.mr}
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				kn.wide(&args)
+			}
+			reportGFLOPs(b, cpu0, tiles*kn.mr, 2*kn.nr, kc)
+		})
 	})
 }

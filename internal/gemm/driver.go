@@ -227,8 +227,16 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, 
 	tiles := ceilDiv(mcb, mr)
 	lastRows := mcb - (tiles-1)*mr
 	for jr := 0; jr < ncb; jr += nr {
-		bPanel := bp[jr*kcb : (jr+nr)*kcb]
 		cols := ncb - jr
+		if cols >= 2*nr && kn.wide != nil {
+			p.setTileArgs(args, ic, jc+jr, flags)
+			args.a, args.b, args.kc = ap[:tiles*mr*kcb], bp[jr*kcb:(jr+2*nr)*kcb], kcb
+			args.tiles, args.lastRows = tiles, lastRows
+			kn.wide(args)
+			jr += nr // and the loop's step: two panels
+			continue
+		}
+		bPanel := bp[jr*kcb : (jr+nr)*kcb]
 		micro, width := kn.micro, nr
 		if cols <= nr/2 && kn.half != nil {
 			micro, width = kn.half, nr/2

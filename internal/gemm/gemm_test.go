@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -757,5 +758,56 @@ func TestTranspose16(t *testing.T) {
 			}
 		}
 		transpose16Vec = saved
+	}
+}
+
+// TestWideKernelMatchesMicro checks every kernel's wide tile against two calls of its micro
+// kernel, one per panel, bit for bit: each flag alone and all together, every last-tile height
+// (both passes of a 16-row tile, one pass, a partial pass), one to three tiles, depths around
+// the unrolled loop's four steps, with NaNs in the operands.
+func TestWideKernelMatchesMicro(t *testing.T) {
+	for _, kn := range usableKernels() {
+		if kn.wide == nil {
+			continue
+		}
+		t.Run(kn.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			flagSets := []int{0, flagLoadC, flagRowBias, flagColBias, flagResidual, flagRelu, flagClip,
+				flagLoadC | flagRowBias | flagColBias | flagResidual | flagClip}
+			for _, kc := range []int{1, 3, 4, 7, 33} {
+				for tiles := 1; tiles <= 3; tiles++ {
+					for lastRows := 1; lastRows <= kn.mr; lastRows++ {
+						for _, flags := range flagSets {
+							checkWideTile(t, kn, rng, kc, tiles, lastRows, flags)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func checkWideTile(t *testing.T, kn *kernel, rng *rand.Rand, kc, tiles, lastRows, flags int) {
+	t.Helper()
+	mr, nr := kn.mr, kn.nr
+	rows := tiles * mr
+	ldc, ldRes := 2*nr+3, 2*nr+5
+	a, b := randSlice(rng, rows*kc), randSlice(rng, 2*nr*kc)
+	a[rng.IntN(len(a))] = float32(math.NaN())
+	rowBias, colBias := randSlice(rng, rows), randSlice(rng, 2*nr)
+	res, c0 := randSlice(rng, rows*ldRes), randSlice(rng, rows*ldc)
+	args := func(c []float32, j int, bp []float32) *microArgs {
+		return &microArgs{a: a, b: bp, c: c[j:], ldc: ldc, kc: kc, tiles: tiles, lastRows: lastRows,
+			flags: flags, rowBias: rowBias, colBias: colBias[j:], res: res[j:], ldRes: ldRes, min: -0.5, max: 0.75}
+	}
+	want, got := slices.Clone(c0), slices.Clone(c0)
+	kn.micro(args(want, 0, b[:nr*kc]))
+	kn.micro(args(want, nr, b[nr*kc:]))
+	kn.wide(args(got, 0, b))
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("kc=%d tiles=%d lastRows=%d flags=%#x: C[%d][%d] = %v, want %v (bit for bit)",
+				kc, tiles, lastRows, flags, i/ldc, i%ldc, got[i], want[i])
+		}
 	}
 }

@@ -20,6 +20,10 @@ type kernel struct {
 	// half, if not nil, computes mr x nr/2 tiles from the left half of the same B panels, for
 	// the last panel of a C whose width leaves at most nr/2 columns there (n = 49 = 3*16 + 1).
 	half func(p *microArgs)
+	// wide, if not nil, computes mr x 2nr tiles from two adjacent B panels (the second starts
+	// kc*nr values after the first, as packed) with the same bits as two calls of micro; the
+	// driver uses it wherever two full panels remain. It reads 2nr column biases.
+	wide func(p *microArgs)
 	// gemv, if not nil, is the kernel's matrix-vector product on 16-wide column panels (see
 	// gemvArgs); MulVecPanels uses the portable loop otherwise.
 	gemv func(a *gemvArgs)

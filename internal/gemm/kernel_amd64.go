@@ -28,6 +28,17 @@ var archKernels = []*kernel{
 		gemv:   gemvAVX512,
 		usable: func() bool { return cpu.X86.HasAVX512F },
 	},
+	{
+		// The same tiles and panels, with pairs of panels computed as 16x32 tiles in two passes
+		// of 8 rows: sixteen accumulators per pass, each broadcast of A feeding two multiply-adds
+		// (measured in L1 on Zen 5: 224 vs 205 GFLOP/s for the 16x16 tile, against a 226 peak).
+		name: "avx512 16x32", mr: 16, nr: 16,
+		mc: 384, kc: 128, nc: 2048,
+		micro:  kern16x16z,
+		wide:   kern16x32z,
+		gemv:   gemvAVX512,
+		usable: func() bool { return cpu.X86.HasAVX512F },
+	},
 }
 
 // kern6x16 computes p.tiles full 6x16 tiles with AVX2 and FMA: twelve ymm accumulators hold a
@@ -63,6 +74,16 @@ func kern6x16(p *microArgs)
 //
 //go:noescape
 func kern16x16z(p *microArgs)
+
+// kern16x32z computes p.tiles full 16x32 tiles with AVX-512F from the two 16-wide B panels at
+// p.b[0:kc*16] and p.b[kc*16:kc*32]: for each tile, rows 0..7 then rows 8..15, each pass with
+// sixteen zmm accumulators (eight rows by two panels) fed by one broadcast of A per row and two B
+// loads per step. Its results are bit-identical to kern16x16z on each panel in turn (with
+// p.colBias[16:] as the second panel's column bias); a last tile of at most 8 valid rows skips
+// its second pass.
+//
+//go:noescape
+func kern16x32z(p *microArgs)
 
 // packRows16 packs full 16-wide panels of a row-major matrix, walking the source row by row. It
 // uses SSE moves only, which every amd64 CPU has. It is equivalent to
