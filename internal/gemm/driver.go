@@ -237,6 +237,10 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, 
 			continue
 		}
 		bPanel := bp[jr*kcb : (jr+nr)*kcb]
+		if cols <= narrowCols && kn.narrow != nil {
+			p.narrowPanel(ws, ap[:tiles*mr*kcb], bPanel, ic, mcb, jc+jr, cols, kcb, flags)
+			continue
+		}
 		micro, width := kn.micro, nr
 		if cols <= nr/2 && kn.half != nil {
 			micro, width = kn.half, nr/2
@@ -257,6 +261,30 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, 
 			p.setTileArgs(args, ic+ir, jc+jr, flags)
 			finishTile(ws.edge[:], nr, args, min(mr, mcb-ir), cols)
 		}
+	}
+}
+
+// narrowPanel computes C[ic:ic+mcb, j:j+cols] (cols <= narrowCols, the last panel of C) with
+// the narrow kernel and finishes it tile by tile.
+func (p *problem) narrowPanel(ws *workspace, ap, bPanel []float32, ic, mcb, j, cols, kcb, flags int) {
+	mr := p.kern.mr
+	tiles := ceilDiv(mcb, mr)
+	if n := tiles * narrowCols * mr; cap(ws.columns) < n {
+		ws.columns = alignedFloats(n)
+	}
+	ws.narrow = narrowArgs{a: ap, b: bPanel, out: ws.columns[:tiles*narrowCols*mr], kc: kcb, tiles: tiles}
+	p.kern.narrow(&ws.narrow)
+	args := &ws.args
+	for t := range tiles {
+		rows := min(mr, mcb-t*mr)
+		out := ws.columns[t*narrowCols*mr:]
+		for r := range rows {
+			for jj := range cols {
+				ws.edge[r*narrowCols+jj] = out[jj*mr+r]
+			}
+		}
+		p.setTileArgs(args, ic+t*mr, j, flags)
+		finishTile(ws.edge[:], narrowCols, args, rows, cols)
 	}
 }
 

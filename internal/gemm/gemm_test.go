@@ -811,3 +811,37 @@ func checkWideTile(t *testing.T, kn *kernel, rng *rand.Rand, kc, tiles, lastRows
 		}
 	}
 }
+
+// TestNarrowKernelMatchesMicro checks every kernel's narrow columns against its micro kernel's
+// full tiles, bit for bit: one to five tiles (pairs and a lone last tile), depths around the
+// unrolled loop's two steps.
+func TestNarrowKernelMatchesMicro(t *testing.T) {
+	for _, kn := range usableKernels() {
+		if kn.narrow == nil {
+			continue
+		}
+		t.Run(kn.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			mr, nr := kn.mr, kn.nr
+			for _, kc := range []int{1, 2, 3, 33, 256} {
+				for tiles := 1; tiles <= 5; tiles++ {
+					a, b := randSlice(rng, tiles*mr*kc), randSlice(rng, nr*kc)
+					want := make([]float32, tiles*mr*nr)
+					kn.micro(&microArgs{a: a, b: b, c: want, ldc: nr, kc: kc, tiles: tiles, lastRows: mr})
+					got := make([]float32, tiles*narrowCols*mr)
+					kn.narrow(&narrowArgs{a: a, b: b, out: got, kc: kc, tiles: tiles})
+					for tt := range tiles {
+						for r := range mr {
+							for j := range narrowCols {
+								g, w := got[(tt*narrowCols+j)*mr+r], want[(tt*mr+r)*nr+j]
+								if math.Float32bits(g) != math.Float32bits(w) {
+									t.Fatalf("kc=%d tiles=%d: tile %d C[%d][%d] = %v, want %v (bit for bit)", kc, tiles, tt, r, j, g, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}

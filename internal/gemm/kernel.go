@@ -24,6 +24,10 @@ type kernel struct {
 	// kc*nr values after the first, as packed) with the same bits as two calls of micro; the
 	// driver uses it wherever two full panels remain. It reads 2nr column biases.
 	wide func(p *microArgs)
+	// narrow, if not nil, computes the first narrowCols columns of mr x nr tiles into a
+	// scratch buffer (see narrowArgs), with the same bits as micro; the driver uses it for the
+	// last B panel of a C whose width leaves at most narrowCols columns there.
+	narrow func(p *narrowArgs)
 	// gemv, if not nil, is the kernel's matrix-vector product on 16-wide column panels (see
 	// gemvArgs); MulVecPanels uses the portable loop otherwise.
 	gemv func(a *gemvArgs)
@@ -64,6 +68,19 @@ type microArgs struct {
 	res      []float32 // res[r*ldRes+j] (flagResidual)
 	ldRes    int
 	min, max float32 // flagClip bounds
+}
+
+// narrowCols is the number of columns a narrow kernel computes.
+const narrowCols = 4
+
+// narrowArgs is the contract between the driver and a narrow kernel: for each of the tiles
+// A panels at a[t*kc*mr:] (mr = 16) and the one B panel b (kc x 16, only its first narrowCols
+// columns used), out[(t*narrowCols+j)*mr + r] = sum over kk < kc of a[t*kc*mr + kk*mr + r] *
+// b[kk*16 + j], summed in kk order with fused multiply-adds from zero (as micro sums). The
+// driver finishes the valid rows and columns with finishTile.
+type narrowArgs struct {
+	a, b, out []float32
+	kc, tiles int
 }
 
 // tableGeneric is the portable kernel that every build has.

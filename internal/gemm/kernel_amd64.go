@@ -36,6 +36,7 @@ var archKernels = []*kernel{
 		mc: 384, kc: 128, nc: 2048,
 		micro:  kern16x16z,
 		wide:   kern16x32z,
+		narrow: kern16x4z,
 		gemv:   gemvAVX512,
 		usable: func() bool { return cpu.X86.HasAVX512F },
 	},
@@ -84,6 +85,13 @@ func kern16x16z(p *microArgs)
 //
 //go:noescape
 func kern16x32z(p *microArgs)
+
+// kern16x4z computes the first four columns of p.tiles 16-row tiles with AVX-512F, rows in the
+// lanes: per step one A load and four multiply-adds per tile (two tiles at a time), a quarter
+// of a 16x16 tile's work. See narrowArgs; the sums are bit-identical to kern16x16z's.
+//
+//go:noescape
+func kern16x4z(p *narrowArgs)
 
 // packRows16 packs full 16-wide panels of a row-major matrix, walking the source row by row. It
 // uses SSE moves only, which every amd64 CPU has. It is equivalent to

@@ -251,6 +251,8 @@ type workspace struct {
 	args     microArgs // the arguments of the current full tile
 	edgeArgs microArgs // the arguments of a partial tile computed into edge
 	edge     [maxTile]float32
+	narrow   narrowArgs // the arguments of a narrow kernel
+	columns  []float32  // a narrow kernel's output: narrowCols columns per tile
 }
 
 var workspaces = sync.Pool{New: func() any { return new(workspace) }}
@@ -258,7 +260,7 @@ var workspaces = sync.Pool{New: func() any { return new(workspace) }}
 // release returns w to the pool, first dropping the references into the caller's matrices so that
 // a pooled workspace does not keep them alive.
 func (w *workspace) release() {
-	w.args, w.edgeArgs = microArgs{}, microArgs{}
+	w.args, w.edgeArgs, w.narrow = microArgs{}, microArgs{}, narrowArgs{}
 	workspaces.Put(w)
 }
 
