@@ -54,6 +54,8 @@ var mobilenetV2Depthwise = []layer{
 // stemLayers are the first convolutions of torchvision's CNNs: few input channels, stride 2.
 var stemLayers = []layer{
 	{"resnet_7x7s2_3to64_224", square(3, 224, 64, 7, 2, 3, 1)},
+	{"squeezenet1_1_3x3s2_3to64_224", square(3, 224, 64, 3, 2, 0, 1)},
+	{"squeezenet1_0_7x7s2_3to96_224", square(3, 224, 96, 7, 2, 0, 1)},
 	{"mobilenet_v3_3x3s2_3to16_224", square(3, 224, 16, 3, 2, 1, 1)},
 	{"mobilenet_v2_3x3s2_3to32_224", square(3, 224, 32, 3, 2, 1, 1)},
 	{"shufflenet_3x3s2_3to24_224", square(3, 224, 24, 3, 2, 1, 1)},

@@ -211,6 +211,11 @@ func (f *Filter) stemRows(p *stemPlan, pad, y, bias []float32, lo, hi float32, r
 		for oh := r0; oh < r1; oh++ {
 			for ct := range p.colTiles {
 				ow0 := 16 * ct
+				if ow0+16 > p.ow && p.ow >= 16 {
+					// The row's last tile ends at the row's end, overlapping the one before
+					// (its first columns computed twice) so that it stores full vectors.
+					ow0 = p.ow - 16
+				}
 				a.x = pad[oh*g.SH*p.wp+ow0*g.SW:]
 				stemTile(k, a, g.SW)
 				dst := y[m0*ohw+oh*p.ow+ow0:]
