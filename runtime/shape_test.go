@@ -975,3 +975,18 @@ func TestHugeOutputsFailCleanly(t *testing.T) {
 		shpWantNodeError(t, ns)
 	}
 }
+
+// TestPadOfZeros checks that pads of all zeros (PyTorch's export of AvgPool2d) return the
+// input unchanged in every mode, through the view path.
+func TestPadOfZeros(t *testing.T) {
+	x := shpRandom(rand.New(rand.NewPCG(11, 12)), runtime.Float32, []int{2, 3, 4, 5})
+	for _, mode := range []string{"constant", "reflect", "edge", "wrap"} {
+		ns := nodeSpec{op: "Pad", opset: 19, attrs: shpAttrs(attrString("mode", mode)),
+			inputs: []*runtime.Tensor{x, shpInts(0, 0, 0, 0, 0, 0, 0, 0)}, constant: map[int]bool{1: true}}
+		idx := make([]int, x.Len())
+		for i := range idx {
+			idx[i] = i
+		}
+		shpCheckEqual(t, "Pad of zeros "+mode, ns.mustRun(t)[0], shpExpect(x, x.Shape(), idx, nil))
+	}
+}
