@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestForCoversRangeOnce checks that the chunks of For are contiguous, disjoint, cover [0, n)
@@ -153,5 +154,35 @@ func TestPoolConcurrentAndNested(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestSpinSetting checks the parsing of DCNET_SPIN: durations as given, anything else (empty,
+// negative, malformed) the default.
+func TestSpinSetting(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": defaultSpinTime, "0": 0, "250us": 250 * time.Microsecond,
+		"3ms": 3 * time.Millisecond, "-1ms": defaultSpinTime, "fast": defaultSpinTime} {
+		if got := spinSetting(v); got != want {
+			t.Errorf("spinSetting(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// TestSpinUntil checks that spinUntil reports a condition that comes true while it polls, and
+// gives up after the spin time when it never does.
+func TestSpinUntil(t *testing.T) {
+	if spinTime < time.Millisecond {
+		t.Skip("DCNET_SPIN is below the millisecond this test polls for")
+	}
+	n := 0
+	if !spinUntil(func() bool { n++; return n == 5000 }) {
+		t.Errorf("spinUntil gave up before the condition held after 5000 polls")
+	}
+	start := time.Now()
+	if spinUntil(func() bool { return false }) {
+		t.Errorf("spinUntil reported a condition that never held")
+	}
+	if el := time.Since(start); el < spinTime {
+		t.Errorf("spinUntil gave up after %v, before the spin time %v", el, spinTime)
 	}
 }

@@ -5,17 +5,18 @@ import (
 	goruntime "runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The worker pool. An inference runs a few hundred short parallel regions one after another
 // (each convolution, each large elementwise operation); starting goroutines for each one is
 // cheap, but a thread that has gone to sleep between two regions takes several microseconds to
-// wake, on a virtual machine tens of them, which adds up to a large share of a millisecond-scale
-// inference. So regions run on long-lived workers that, after finishing their part, keep
-// polling for the next region for a short while (spinWait) before they park. Only one region
-// uses the pool at a time: a region started while another is running (nested parallelism, or
-// two sessions running at once) uses fresh goroutines, as before. DCNET_POOL=off turns the pool
-// off.
+// wake, on a virtual machine tens of them, and the region meanwhile runs on the caller alone.
+// So regions run on long-lived workers that, after finishing their part, keep polling for the
+// next region for a while (spinTime, by the clock) before they park. Only one region uses the
+// pool at a time: a region started while another is running (nested parallelism, or two
+// sessions running at once) uses fresh goroutines, as before. DCNET_POOL=off turns the pool
+// off; DCNET_SPIN sets the spin time (a Go duration: "0" parks at once).
 
 // region is one parallel region on the pool: parts fn(1) … fn(parts−1) are claimed by
 // workers (or by the caller, for those no worker took); fn(0) runs on the caller.
@@ -42,10 +43,42 @@ type pool struct {
 	asleep  int
 }
 
-// spinWait is how many polls of the current region a worker makes before it parks: a few
-// hundred microseconds, longer than the gap between two layers of a network (measured: at
-// a tenth of this, SqueezeNet and MobileNet at 2 threads ran ~15 % slower).
-const spinWait = 200000
+// defaultSpinTime is how long a worker polls for the next region before it parks: longer than
+// the single-threaded stretches between two parallel regions of an inference (a DenseNet
+// Concat copies megabytes on one thread). Measured at 2 threads: with the earlier fixed count
+// of polls (about 60 µs on Zen 5) the DenseNet-121 worker parked ~30 times per inference and
+// missed whole regions, and the inference took 38.9 ms; with ~0.6 ms it parked none and took
+// 34.8 ms (resnet50 40.1 → 38.7, squeezenet1_1 5.27 → 4.86 ms).
+const defaultSpinTime = time.Millisecond
+
+// spinTime is defaultSpinTime or the DCNET_SPIN setting.
+var spinTime = spinSetting(os.Getenv("DCNET_SPIN"))
+
+// spinSetting parses a DCNET_SPIN value: a non-negative Go duration, else defaultSpinTime.
+func spinSetting(v string) time.Duration {
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d
+	}
+	return defaultSpinTime
+}
+
+// spinUntil polls done until it reports true, for at most spinTime, and reports whether it did.
+// The clock is read once per 1024 polls.
+func spinUntil(done func() bool) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if done() {
+			return true
+		}
+		if i%1024 == 0 {
+			if i == 0 {
+				start = time.Now()
+			} else if time.Since(start) >= spinTime {
+				return false
+			}
+		}
+	}
+}
 
 var (
 	sharedPool     *pool
@@ -93,9 +126,7 @@ func (p *pool) tryRun(parts int, fn func(part int)) bool {
 		r.runPart(part)
 	}
 	p.current.Store(nil)
-	for i := 0; i < spinWait && r.pending.Load() > 0; i++ {
-	}
-	if r.pending.Load() > 0 {
+	if !spinUntil(func() bool { return r.pending.Load() == 0 }) {
 		<-r.done
 	}
 	p.busy.Store(false)
@@ -134,13 +165,13 @@ func (r *region) runPart(part int) {
 // worker takes parts of regions as they come, spinning between them and parking when none
 // comes for a while.
 func (p *pool) worker(int) {
-	var last *region
+	var last, r *region
+	fresh := func() bool {
+		r = p.current.Load()
+		return r != nil && r != last
+	}
 	for {
-		r := p.current.Load()
-		for i := 0; (r == nil || r == last) && i < spinWait; i++ {
-			r = p.current.Load()
-		}
-		if r == nil || r == last {
+		if !spinUntil(fresh) {
 			p.sleep()
 			continue
 		}
