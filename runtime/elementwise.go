@@ -91,10 +91,7 @@ func parallelChunks(threads, n, cost int, fn func(lo, hi int)) {
 		}
 		return
 	}
-	chunks := min(4*workers, n/max(grain/4, 1))
-	parallel.ForEach(workers, chunks, func(_, c int) {
-		fn(n*c/chunks, n*(c+1)/chunks)
-	})
+	parallel.For(workers, n, fn)
 }
 
 // broadcastSpans calls fn for the output elements [lo, hi) of bc, one piece

@@ -60,6 +60,9 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 	if h, ok := s.kernel.(halfAsFloat); ok {
 		return b.fuseSiLU(h, s, n, ins, convOut)
 	}
+	if pk, ok := s.kernel.(*padKernel); ok {
+		return b.fusePadIntoAveragePool(pk, s, n, ins, convOut)
+	}
 	ck, ok := s.kernel.(*convKernel)
 	if !ok {
 		return false
@@ -295,4 +298,67 @@ func (k *siluKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	})
 	out[0] = y
 	return nil
+}
+
+// fusePadIntoAveragePool turns a Pad step s of zeros on the spatial axes, read only by the
+// AveragePool n, into that pool with the pad as its own padding, counted in the divisor
+// (count_include_pad): PyTorch exports avg_pool2d(padding=p, count_include_pad=True) that way
+// (Inception-v3's pools), and the separate Pad is a pass over memory that costs as much as
+// the pool. The values are the same: the zeros that the Pad wrote are the padding the pool
+// now counts. Only a pool without padding, auto_pad or ceil_mode of its own is taken.
+func (b *graphBuilder) fusePadIntoAveragePool(pk *padKernel, s *step, n *Node, ins []int, padOut int) bool {
+	if n.OpType != "AveragePool" || ins[0] != padOut || len(ins) != 1 {
+		return false
+	}
+	spatial, ok := zeroPadSpatial(pk, s.node)
+	if !ok {
+		return false
+	}
+	kernel, err := buildAveragePool(n)
+	if err != nil {
+		return false
+	}
+	pool := kernel.(*poolKernel)
+	if pool.ceil || pool.win.autoPad != conv.NotSet || pool.win.spatial != len(spatial)/2 || !allZero(pool.win.pads) {
+		return false
+	}
+	for i, p := range spatial {
+		if p >= pool.win.kernel[i%pool.win.spatial] {
+			return false // a pad as wide as the window: keep the Pad, whose zeros every window sees
+		}
+	}
+	pool.win.pads, pool.countPad = spatial, true
+	s.kernel = pool
+	b.absorb(s, n, padOut)
+	return true
+}
+
+// zeroPadSpatial returns the spatial pads [x1_begin, ..., x1_end, ...] of a constant-mode Pad
+// of zeros (node padNode, kernel pk) over [N, C, spatial...] whose pads are constants, not
+// negative, and zero on N and C; ok is false for any other Pad.
+func zeroPadSpatial(pk *padKernel, padNode *Node) (spatial []int, ok bool) {
+	if pk.mode != padConstant || !pk.pads.known || pk.axes.present || pk.value != 0 {
+		return nil, false
+	}
+	if pk.valueInput && padNode.HasInput(2) {
+		v := padNode.Const(2)
+		if v == nil || v.Len() != 1 || v.Float64Values()[0] != 0 {
+			return nil, false
+		}
+	}
+	rank := len(pk.pads.vals) / 2
+	if rank < 3 || rank > 5 {
+		return nil, false
+	}
+	for d, p := range pk.pads.vals {
+		if p < 0 || (p != 0 && d%rank < 2) {
+			return nil, false
+		}
+	}
+	for _, half := range [][]int64{pk.pads.vals[2:rank], pk.pads.vals[rank+2:]} {
+		for _, p := range half {
+			spatial = append(spatial, int(p))
+		}
+	}
+	return spatial, true
 }

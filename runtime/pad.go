@@ -296,14 +296,14 @@ func padRows32(rc *RunContext, y, x []float32, shape []int, axes []padExtent, fi
 	width, inW := last.n(), shape[rank-1]
 	rows := len(y) / width
 	parallelChunks(rc.threads, rows, max(1, width/8), func(lo, hi int) {
+		// The coordinates of row lo in the outer output axes, then advanced row by row.
 		idx := make([]int, rank-1)
+		for d, rem := rank-2, lo; d >= 0; d-- {
+			n := axes[d].n()
+			idx[d], rem = rem%n, rem/n
+		}
 		for r := lo; r < hi; r++ {
-			// The row's coordinates in the outer output axes, and its input row if any.
-			rem, src, inside := r, 0, true
-			for d := rank - 2; d >= 0; d-- {
-				n := axes[d].n()
-				idx[d], rem = rem%n, rem/n
-			}
+			src, inside := 0, true
 			for d := range rank - 1 {
 				j := idx[d] - axes[d].padB
 				if j < 0 || j >= axes[d].kept {
@@ -315,17 +315,29 @@ func padRows32(rc *RunContext, y, x []float32, shape []int, axes []padExtent, fi
 			row := y[r*width : (r+1)*width]
 			if !inside {
 				fillFloat32s(row, fill)
-				continue
+			} else {
+				fillFloat32s(row[:last.padB], fill)
+				copy(row[last.padB:last.padB+last.kept], x[src*inW+last.cropB:])
+				fillFloat32s(row[last.padB+last.kept:], fill)
 			}
-			fillFloat32s(row[:last.padB], fill)
-			copy(row[last.padB:last.padB+last.kept], x[src*inW+last.cropB:])
-			fillFloat32s(row[last.padB+last.kept:], fill)
+			for d := rank - 2; d >= 0; d-- {
+				if idx[d]++; idx[d] < axes[d].n() {
+					break
+				}
+				idx[d] = 0
+			}
 		}
 	})
 }
 
 // fillFloat32s sets every value of s to v.
 func fillFloat32s(s []float32, v float32) {
+	if len(s) <= 8 { // a row's border: a call of clear costs more than the stores
+		for i := range s {
+			s[i] = v
+		}
+		return
+	}
 	if v == 0 && !math.Signbit(float64(v)) {
 		clear(s)
 		return

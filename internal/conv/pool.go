@@ -167,7 +167,7 @@ func poolStride1(pw *poolWalk) bool {
 		pw.interior[1] > pw.interior[0]
 }
 
-// verticalPasses sets v (OutH rows of W values, from *scratch) to the fold (fold(dst, src)
+// verticalPasses sets v (OutH rows of W values, the first half of *scratch) to the fold (fold(dst, src)
 // combines src into dst) of the input rows under each output row's window, and returns it:
 // the rows whose windows lie wholly inside the plane as one block, a long vector pass per
 // tap over consecutive input rows; the others row by row; a row whose window holds no input
@@ -175,8 +175,8 @@ func poolStride1(pw *poolWalk) bool {
 func verticalPasses(pw *poolWalk, xp []float32, scratch *[]float32, empty float32, fold func(dst, src []float32)) []float32 {
 	hAx := pw.axes[1]
 	w, oh := pw.w, hAx.Out()
-	if cap(*scratch) < oh*w {
-		*scratch = make([]float32, oh*w)
+	if cap(*scratch) < 2*oh*w {
+		*scratch = make([]float32, 2*oh*w) // v, then room for horizontalPasses
 	}
 	v := (*scratch)[:oh*w]
 	a, b := oh, oh // rows [a, b) have all KH taps inside the plane
@@ -214,19 +214,27 @@ func verticalPasses(pw *poolWalk, xp []float32, scratch *[]float32, empty float3
 
 // horizontalPasses sets the interior outputs [l, r) of every output row of yp (rows of ow
 // values) to the fold (fold(dst, src) combines src into dst) of the K horizontally shifted
-// windows of v (rows of w values). When ow = w the rows are one flat span (the values
-// written between rows are border outputs, which the caller redoes); otherwise row by row.
-func horizontalPasses(pw *poolWalk, yp, v []float32, oh int, fold func(dst, src []float32)) {
+// windows of v (rows of w values), as one flat span over all rows (the values between rows
+// are border outputs, which the caller redoes): straight into yp when ow = w, otherwise into
+// h (the second half of the scratch that verticalPasses sized, rows of w values) and then
+// copied out row by row. (Row by row, the passes over rows of a few dozen values cost more
+// in calls than in adds: Inception's 3×3 average pools on padded 37×37 planes took 5 ms.)
+func horizontalPasses(pw *poolWalk, yp, v []float32, oh int, fold func(dst, src []float32), scratch []float32) {
 	wAx := pw.axes[2]
 	w, ow := pw.w, wAx.Out()
 	l, r := pw.interior[0], pw.interior[1]
+	if r <= l {
+		return
+	}
 	off := l - wAx.PadBegin
 	if ow == w {
 		foldShifted(yp[l:(oh-1)*w+r], v[off:], wAx.K, fold)
 		return
 	}
+	h := scratch[oh*w : 2*oh*w]
+	foldShifted(h[l:(oh-1)*w+r], v[off:], wAx.K, fold)
 	for o := range oh {
-		foldShifted(yp[o*ow+l:o*ow+r], v[o*w+off:], wAx.K, fold)
+		copy(yp[o*ow+l:o*ow+r], h[o*w+l:o*w+r])
 	}
 }
 
@@ -248,7 +256,7 @@ func maxPoolStride1Plane32(pw *poolWalk, xp, yp []float32, scratch *[]float32) {
 	wAx := pw.axes[2]
 	w, oh := pw.w, pw.axes[1].Out()
 	v := verticalPasses(pw, xp, scratch, float32(math.Inf(-1)), maxRows32)
-	horizontalPasses(pw, yp, v, oh, maxRows32)
+	horizontalPasses(pw, yp, v, oh, maxRows32, *scratch)
 	lowest := float32(math.Inf(-1))
 	outW := wAx.Out()
 	for o := range oh {
@@ -600,9 +608,14 @@ func avgPoolStride1Plane32(pw *poolWalk, xp, yp []float32, countPad bool, scratc
 	w, oh := pw.w, pw.axes[1].Out()
 	add := func(dst, src []float32) { addRows32(dst, src, 1, len(dst), 0, 0) }
 	v := verticalPasses(pw, xp, scratch, 0, add)
-	horizontalPasses(pw, yp, v, oh, add)
+	horizontalPasses(pw, yp, v, oh, add, *scratch)
 	l, r := pw.interior[0], pw.interior[1]
 	outW := wAx.Out()
+	hK := pw.axes[1].K
+	// One divisor for the whole plane when every window holds (or, counting padding, spans)
+	// all its taps: the border outputs are summed first, then one pass divides.
+	uniform := (len(pw.border) == 0 && fullWindows(pw.sh, hK)) ||
+		(countPad && paddedWindows(pw.sh, hK) && paddedWindows(pw.sw, wAx.K))
 	for o, sp := range pw.sh {
 		yrow, vrow := yp[o*outW:(o+1)*outW], v[o*w:(o+1)*w]
 		for _, ow := range pw.border {
@@ -612,6 +625,9 @@ func avgPoolStride1Plane32(pw *poolWalk, xp, yp []float32, countPad bool, scratc
 				s += vrow[c.start+k*pw.dw]
 			}
 			yrow[ow] = s
+		}
+		if uniform {
+			continue
 		}
 		rows := sp.hi - sp.lo
 		if countPad {
@@ -627,6 +643,30 @@ func avgPoolStride1Plane32(pw *poolWalk, xp, yp []float32, countPad bool, scratc
 			yrow[ow] /= float32(rows * n)
 		}
 	}
+	if uniform {
+		divRow32(yp[:oh*outW], float32(hK*wAx.K))
+	}
+}
+
+// paddedWindows reports whether every span's window lies inside the padded input (all k taps
+// count when padding does).
+func paddedWindows(spans []span, k int) bool {
+	for _, sp := range spans {
+		if sp.padded != k {
+			return false
+		}
+	}
+	return true
+}
+
+// fullWindows reports whether every span holds all k taps.
+func fullWindows(spans []span, k int) bool {
+	for _, sp := range spans {
+		if sp.lo != 0 || sp.hi != k {
+			return false
+		}
+	}
+	return true
 }
 
 // divRow32 divides every value of row by d with the active row kernel.
