@@ -79,9 +79,12 @@ const (
 
 // parallelChunks calls fn over contiguous chunks covering [0, n), using up to
 // threads goroutines but none that would get less than parallelGrain work
-// (a small loop runs inline as fn(0, n)). The goroutines take a few chunks
-// each from a shared counter (parallel.ForEach), so a core slowed by another
-// process does not hold up the whole loop.
+// (a small loop runs inline as fn(0, n)). The chunks are fixed, one per
+// goroutine (parallel.For), so that consecutive elementwise steps over the
+// same tensor keep each part on the same core: with chunks handed out from a
+// shared counter, half of every tensor came from the other core's cache,
+// which on this machine reads at ~20 GB/s against ~100 from its own
+// (a 353k-value Add at 2 threads: 0.08 → 0.05 ms).
 func parallelChunks(threads, n, cost int, fn func(lo, hi int)) {
 	grain := max(parallelGrain/cost, 1) // elements
 	workers := min(threads, n/grain)

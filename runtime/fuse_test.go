@@ -381,3 +381,79 @@ func TestSiLUFusion(t *testing.T) {
 		}
 	}
 }
+
+// TestPadAveragePoolFusion checks that a Pad of zeros on the spatial axes, read only by an
+// AveragePool without padding of its own, runs as that pool with counted padding (one step,
+// the same bits as the two separate steps), and that every other Pad is left alone.
+func TestPadAveragePoolFusion(t *testing.T) {
+	rng := rand.New(rand.NewPCG(105, 106))
+	ints := func(name string, v ...int64) *onnx.AttributeProto {
+		return &onnx.AttributeProto{Name: proto.String(name), Type: onnx.AttributeProto_INTS.Enum(), Ints: v}
+	}
+	pool := func(attrs ...*onnx.AttributeProto) *onnx.NodeProto {
+		n := fusionNode("AveragePool", "y", "p")
+		n.Attribute = append([]*onnx.AttributeProto{ints("kernel_shape", 3, 3)}, attrs...)
+		return n
+	}
+	pad := func(mode string, inputs ...string) *onnx.NodeProto {
+		n := fusionNode("Pad", "p", append([]string{"x"}, inputs...)...)
+		n.Attribute = []*onnx.AttributeProto{{Name: proto.String("mode"), Type: onnx.AttributeProto_STRING.Enum(), S: []byte(mode)}}
+		return n
+	}
+	spatial := []int64{0, 0, 1, 2, 0, 0, 2, 1}
+	cases := []struct {
+		name  string
+		pads  []int64
+		value float32
+		nodes []*onnx.NodeProto
+		outs  []string
+		steps int
+	}{
+		{"symmetric", []int64{0, 0, 1, 1, 0, 0, 1, 1}, 0, []*onnx.NodeProto{pad("constant", "pads"), pool()}, []string{"y"}, 1},
+		{"asymmetric strided", spatial, 0, []*onnx.NodeProto{pad("constant", "pads", "value"), pool(ints("strides", 2, 2))}, []string{"y"}, 1},
+		{"count_include_pad", spatial, 0, []*onnx.NodeProto{pad("constant", "pads"), pool(&onnx.AttributeProto{Name: proto.String("count_include_pad"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)})}, []string{"y"}, 1},
+		{"nonzero value", spatial, 0.5, []*onnx.NodeProto{pad("constant", "pads", "value"), pool()}, []string{"y"}, 2},
+		{"channel pad", []int64{0, 1, 1, 1, 0, 0, 1, 1}, 0, []*onnx.NodeProto{pad("constant", "pads"), pool()}, []string{"y"}, 2},
+		{"reflect", spatial, 0, []*onnx.NodeProto{pad("reflect", "pads"), pool()}, []string{"y"}, 2},
+		{"pool pads", spatial, 0, []*onnx.NodeProto{pad("constant", "pads"), pool(ints("pads", 1, 0, 0, 1))}, []string{"y"}, 2},
+		{"ceil mode", spatial, 0, []*onnx.NodeProto{pad("constant", "pads"), pool(ints("strides", 2, 2), &onnx.AttributeProto{Name: proto.String("ceil_mode"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)})}, []string{"y"}, 2},
+		{"pad wider than window", []int64{0, 0, 3, 0, 0, 0, 0, 0}, 0, []*onnx.NodeProto{pad("constant", "pads"), pool()}, []string{"y"}, 2},
+		{"pad read twice", spatial, 0, []*onnx.NodeProto{pad("constant", "pads"), pool()}, []string{"y", "p"}, 2},
+	}
+	for _, c := range cases {
+		pads, err := New([]int{len(c.pads)}, c.pads).ToProto("pads")
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, err := New([]int{}, []float32{c.value}).ToProto("value")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &onnx.GraphProto{Name: proto.String("padpool"), Node: c.nodes, Initializer: []*onnx.TensorProto{pads, value},
+			Input: []*onnx.ValueInfoProto{{Name: proto.String("x"), Type: tensorTypeOf(Float32)}}}
+		for _, o := range c.outs {
+			g.Output = append(g.Output, &onnx.ValueInfoProto{Name: proto.String(o)})
+		}
+		m := &onnx.ModelProto{IrVersion: proto.Int64(8), Graph: g,
+			OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}}}
+		feeds := map[string]*Tensor{"x": New([]int{2, 3, 11, 13}, randFloat32s(rng, 2*3*11*13))}
+		fused, plain := fusedAndPlain(t, func(o ...Option) (*Session, error) { return NewSessionFromModel(m, o...) })
+		ra, rb := runBoth(t, fused, plain, feeds)
+		if !SameShape(ra["y"].Shape(), rb["y"].Shape()) {
+			t.Fatalf("%s: fused shape %v, unfused %v", c.name, ra["y"].Shape(), rb["y"].Shape())
+		}
+		got, want := ra["y"].Float32s(), rb["y"].Float32s()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: y[%d] fused %v, unfused %v", c.name, i, got[i], want[i])
+			}
+		}
+		_, steps, err := fused.RunProfiled(context.Background(), feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) != c.steps {
+			t.Errorf("%s: fused plan runs %d steps, want %d", c.name, len(steps), c.steps)
+		}
+	}
+}
