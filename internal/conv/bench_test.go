@@ -123,6 +123,16 @@ var fewChannelLayers = []layer{
 	{"l1_3x3_64to64_56", square(64, 56, 64, 3, 1, 1, 1)},
 }
 
+// inceptionLayers are Inception-v3's factorised 1×7 and 7×1 convolutions at 17×17 (289 pixels,
+// eighteen full panels and one column) and a 3×3 at 8×8.
+var inceptionLayers = []layer{
+	{"i_1x7_192to192_17", Geometry{C: 192, H: 17, W: 17, M: 192, KH: 1, KW: 7, SH: 1, SW: 1, DH: 1, DW: 1, PadLeft: 3, PadRight: 3, Group: 1}},
+	{"i_7x1_160to160_17", Geometry{C: 160, H: 17, W: 17, M: 160, KH: 7, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, PadTop: 3, PadBottom: 3, Group: 1}},
+	{"i_3x3_384to384_8", square(384, 8, 384, 3, 1, 1, 1)},
+}
+
+func BenchmarkInception(b *testing.B) { benchLayers(b, inceptionLayers) }
+
 // BenchmarkFewChannels compares im2col with Winograd on fewChannelLayers.
 func BenchmarkFewChannels(b *testing.B) {
 	for _, algo := range []Algorithm{Im2col, Winograd} {
