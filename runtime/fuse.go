@@ -58,7 +58,7 @@ func (b *graphBuilder) fuseIntoConv(n *Node, ins []int) bool {
 		return b.fuseIntoBatchNorm(bk, s, n, ins, convOut)
 	}
 	if h, ok := s.kernel.(halfAsFloat); ok {
-		return b.fuseSiLU(h, s, n, ins, convOut)
+		return b.fuseSelfGate(h, s, n, ins, convOut)
 	}
 	if pk, ok := s.kernel.(*padKernel); ok {
 		return b.fusePadIntoAveragePool(pk, s, n, ins, convOut)
@@ -246,47 +246,49 @@ func (k *convKernel) runResidualFallback(rc *RunContext, y, skip *Tensor) (*Tens
 	return out[0], nil
 }
 
-// fuseSiLU turns a Sigmoid step s and the Mul n of its input and its output, Mul(x,
-// Sigmoid(x)) (SiLU, Swish), into one step: for float32, each chunk of y is the sigmoid of x
-// times x while it is in cache; other types run the two kernels as before.
-func (b *graphBuilder) fuseSiLU(h halfAsFloat, s *step, n *Node, ins []int, sigOut int) bool {
+// fuseSelfGate turns a Sigmoid or HardSigmoid step s and the Mul n of its input and its
+// output, Mul(x, Sigmoid(x)) (SiLU, Swish) or Mul(x, HardSigmoid(x)) (HardSwish as PyTorch
+// exports it before opset 14: mobilenet_v3 has twenty), into one step: for float32, each chunk
+// of y is the gate of x times x while it is in cache; other types run the two kernels as before.
+func (b *graphBuilder) fuseSelfGate(h halfAsFloat, s *step, n *Node, ins []int, gateOut int) bool {
 	ak, ok := h.inner.(*activationKernel)
-	if !ok || ak.act.kind != actSigmoid || n.OpType != "Mul" || len(ins) != 2 || len(s.in) != 1 {
+	if !ok || (ak.act.kind != actSigmoid && ak.act.kind != actHardSigmoid) || n.OpType != "Mul" || len(ins) != 2 || len(s.in) != 1 {
 		return false
 	}
 	x := s.in[0]
-	if !(ins[0] == x && ins[1] == sigOut) && !(ins[0] == sigOut && ins[1] == x) {
+	if !(ins[0] == x && ins[1] == gateOut) && !(ins[0] == gateOut && ins[1] == x) {
 		return false
 	}
 	mul, err := safeBuild(arithBuilder(opMul, 2), n)
 	if err != nil || n.Err() != nil {
 		return false
 	}
-	s.kernel = &siluKernel{sigmoid: h, act: ak.act, mul: mul, sigmoidFirst: ins[0] == sigOut}
-	b.absorb(s, n, sigOut)
+	s.kernel = &selfGateKernel{gate: h, act: ak.act, mul: mul, gateFirst: ins[0] == gateOut}
+	b.absorb(s, n, gateOut)
 	return true
 }
 
-// siluKernel is a Sigmoid and the Mul of its input by its output, fused (fuseSiLU).
-type siluKernel struct {
-	sigmoid, mul Kernel
-	act          activation
-	sigmoidFirst bool // Mul(Sigmoid(x), x) rather than Mul(x, Sigmoid(x))
+// selfGateKernel is a Sigmoid or HardSigmoid and the Mul of its input by its output, fused
+// (fuseSelfGate).
+type selfGateKernel struct {
+	gate, mul Kernel
+	act       activation
+	gateFirst bool // Mul(gate(x), x) rather than Mul(x, gate(x))
 }
 
-// Run computes, per chunk of a float32 x, the sigmoids of the same chunks and with the same
-// kernels as the Sigmoid step would, then their products with x, so that the values are those
-// of the two steps; other types run the two kernels.
-func (k *siluKernel) Run(rc *RunContext, in, out []*Tensor) error {
+// Run computes, per chunk of a float32 x, the gates of the same chunks and with the same
+// kernels as the gate's own step would, then their products with x, so that the values are
+// those of the two steps; other types run the two kernels.
+func (k *selfGateKernel) Run(rc *RunContext, in, out []*Tensor) error {
 	x := in[0]
 	if x.dtype != Float32 {
-		sig := []*Tensor{nil}
-		if err := k.sigmoid.Run(rc, in, sig); err != nil {
+		gate := []*Tensor{nil}
+		if err := k.gate.Run(rc, in, gate); err != nil {
 			return err
 		}
-		args := []*Tensor{x, sig[0]}
-		if k.sigmoidFirst {
-			args[0], args[1] = sig[0], x
+		args := []*Tensor{x, gate[0]}
+		if k.gateFirst {
+			args[0], args[1] = gate[0], x
 		}
 		return k.mul.Run(rc, args, out)
 	}

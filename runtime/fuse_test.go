@@ -321,11 +321,14 @@ func TestBatchNormActivationFusion(t *testing.T) {
 	}
 }
 
-// TestSiLUFusion plans Mul(x, Sigmoid(x)) in both operand orders, in float32 and float64, with
-// and without fusion: the fused plan runs one step and agrees bit for bit (any NaN for NaN);
-// a Sigmoid whose output is read elsewhere too, or a Mul by another tensor, is not fused.
-func TestSiLUFusion(t *testing.T) {
+// TestSelfGateFusion plans Mul(x, Sigmoid(x)) and Mul(x, HardSigmoid(x)) in both operand
+// orders, in float32 and float64, with and without fusion: the fused plan runs one step and
+// agrees bit for bit (any NaN for NaN); a gate whose output is read elsewhere too, a Mul by
+// another tensor, or another activation is not fused.
+func TestSelfGateFusion(t *testing.T) {
 	rng := rand.New(rand.NewPCG(103, 104))
+	hardSigmoid := fusionNode("HardSigmoid", "s", "x")
+	hardSigmoid.Attribute = []*onnx.AttributeProto{{Name: proto.String("alpha"), Type: onnx.AttributeProto_FLOAT.Enum(), F: proto.Float32(1.0 / 6)}}
 	cases := []struct {
 		nodes []*onnx.NodeProto
 		outs  []string
@@ -335,6 +338,10 @@ func TestSiLUFusion(t *testing.T) {
 		{[]*onnx.NodeProto{fusionNode("Sigmoid", "s", "x"), fusionNode("Mul", "y", "s", "x")}, []string{"y"}, 1},
 		{[]*onnx.NodeProto{fusionNode("Sigmoid", "s", "x"), fusionNode("Mul", "y", "x", "s")}, []string{"y", "s"}, 2},
 		{[]*onnx.NodeProto{fusionNode("Sigmoid", "s", "x"), fusionNode("Mul", "y", "z", "s")}, []string{"y"}, 2},
+		{[]*onnx.NodeProto{hardSigmoid, fusionNode("Mul", "y", "x", "s")}, []string{"y"}, 1},
+		{[]*onnx.NodeProto{hardSigmoid, fusionNode("Mul", "y", "s", "x")}, []string{"y"}, 1},
+		{[]*onnx.NodeProto{hardSigmoid, fusionNode("Mul", "y", "x", "s")}, []string{"y", "s"}, 2},
+		{[]*onnx.NodeProto{fusionNode("Tanh", "s", "x"), fusionNode("Mul", "y", "x", "s")}, []string{"y"}, 2},
 	}
 	for i, c := range cases {
 		for _, dt := range []DType{Float32, Float64} {
