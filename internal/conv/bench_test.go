@@ -133,6 +133,24 @@ var inceptionLayers = []layer{
 
 func BenchmarkInception(b *testing.B) { benchLayers(b, inceptionLayers) }
 
+// groupedLayers are ResNeXt-50 (32×4d) and RegNetY-400MF grouped 3×3 layers.
+var groupedLayers = []layer{
+	{"rx_g32_128_56", square(128, 56, 128, 3, 1, 1, 32)},
+	{"rx_g32_256_28", square(256, 28, 256, 3, 1, 1, 32)},
+	{"rx_g32_512_14", square(512, 14, 512, 3, 1, 1, 32)},
+	{"rx_g32_1024_7", square(1024, 7, 1024, 3, 1, 1, 32)},
+	{"rx_g32_256_56s2", square(256, 56, 256, 3, 2, 1, 32)},
+	{"rg_g6_48_56s2", square(48, 56, 48, 3, 2, 1, 6)},
+	{"rg_g13_104_28", square(104, 28, 104, 3, 1, 1, 13)},
+}
+
+// BenchmarkGrouped compares im2col with the direct algorithm on groupedLayers.
+func BenchmarkGrouped(b *testing.B) {
+	for _, algo := range []Algorithm{Im2col, Direct} {
+		b.Run(algo.String(), func(b *testing.B) { benchLayersWith(b, groupedLayers, algo) })
+	}
+}
+
 // BenchmarkFewChannels compares im2col with Winograd on fewChannelLayers.
 func BenchmarkFewChannels(b *testing.B) {
 	for _, algo := range []Algorithm{Im2col, Winograd} {

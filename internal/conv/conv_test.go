@@ -403,3 +403,29 @@ func TestFilterAcrossInputSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupedDirect runs grouped layers that an im2col filter hands to the direct algorithm
+// (groupedDirect), with and without bias, a residual and each activation, at 1 and 2 threads,
+// against the reference; and checks the neighbours that stay with im2col.
+func TestGroupedDirect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	acts := []gemm.Activation{gemm.ActNone, gemm.ActRelu, gemm.ActClip}
+	for i, g := range []Geometry{square(64, 28, 64, 3, 1, 1, 16), square(64, 56, 64, 3, 2, 1, 8), square(32, 30, 48, 3, 1, 1, 8)} {
+		if !groupedDirect(g) {
+			t.Fatalf("%+v: not taken by the direct algorithm", g)
+		}
+		for _, threads := range []int{1, 2} {
+			p := newConvProblem(rng, g, 1+i%2, i != 1, acts[(i+threads)%3])
+			if threads == 2 {
+				p.ep.Residual = randFloats(rng, p.batch*g.OutputLen())
+			}
+			y := p.runForward(t, Im2col, true, threads)
+			p.check(t, y, fmt.Sprintf("grouped direct %+v threads=%d residual=%v", g, threads, p.ep.Residual != nil))
+		}
+	}
+	for _, g := range []Geometry{square(48, 56, 48, 3, 2, 1, 6), square(512, 14, 512, 3, 1, 1, 32), square(64, 27, 64, 3, 1, 1, 16)} {
+		if groupedDirect(g) {
+			t.Errorf("%+v: taken by the direct algorithm", g)
+		}
+	}
+}
