@@ -366,13 +366,17 @@ func maxPool3s2Row(pw *poolWalk, yrow, x0, x1, x2 []float32) {
 		start := 2*l - pw.axes[2].PadBegin
 		pool3s2Asm(&pool3s2Args{y: yrow[l:r], x0: x0[start:], x1: x1[start:], x2: x2[start:], n: r - l})
 	}
-	lowest := float32(math.Inf(-1))
+	// The border outputs over the three rows at once (max is exact and order-free: the builtin
+	// gives NaN for any NaN and +0 for ±0, whatever the order).
 	for _, ow := range pw.border {
-		yrow[ow] = lowest
+		c := pw.sw[ow]
+		m := float32(math.Inf(-1))
+		for k := c.lo; k < c.hi; k++ {
+			i := c.start + k*pw.dw
+			m = max(m, x0[i], x1[i], x2[i])
+		}
+		yrow[ow] = m
 	}
-	maxBorder(yrow, x0, pw)
-	maxBorder(yrow, x1, pw)
-	maxBorder(yrow, x2, pw)
 }
 
 // pool3s2Args is the contract of the 3×3, stride-2 max-pool row kernel: for o < n,
