@@ -2,6 +2,7 @@
 
 #include "textflag.h"
 #include "go_asm.h"
+#include "zall_amd64.h"
 
 // Register use in kern16x16z (AVX-512F):
 //   Z0..Z15  accumulators, row r of the 16x16 tile in Zr
@@ -68,25 +69,6 @@
 	op (ptr), Z14, Z14; \
 	ADDQ stride, ptr; \
 	op (ptr), Z15, Z15
-
-// ZALL(op, v) computes Zr = op(v, Zr) for every row, Zr as the second source so a NaN survives.
-#define ZALL(op, v) \
-	op Z0, v, Z0; \
-	op Z1, v, Z1; \
-	op Z2, v, Z2; \
-	op Z3, v, Z3; \
-	op Z4, v, Z4; \
-	op Z5, v, Z5; \
-	op Z6, v, Z6; \
-	op Z7, v, Z7; \
-	op Z8, v, Z8; \
-	op Z9, v, Z9; \
-	op Z10, v, Z10; \
-	op Z11, v, Z11; \
-	op Z12, v, Z12; \
-	op Z13, v, Z13; \
-	op Z14, v, Z14; \
-	op Z15, v, Z15
 
 // func kern16x16z(p *microArgs)
 TEXT ·kern16x16z(SB), 0, $1024-8

@@ -2,6 +2,7 @@
 
 #include "textflag.h"
 #include "go_asm.h"
+#include "zall_amd64.h"
 
 // kern16x32z computes 16x32 tiles over two adjacent 16-wide B panels, as two passes of 8 rows.
 // Register use:
@@ -74,26 +75,6 @@
 	ADDQ stride, ptr; \
 	op (ptr), Z7, Z7; \
 	op 64(ptr), Z15, Z15
-
-// WALL(op, v) computes Zr = op(v, Zr) for all sixteen accumulators, Zr as the second source so
-// a NaN survives.
-#define WALL(op, v) \
-	op Z0, v, Z0; \
-	op Z1, v, Z1; \
-	op Z2, v, Z2; \
-	op Z3, v, Z3; \
-	op Z4, v, Z4; \
-	op Z5, v, Z5; \
-	op Z6, v, Z6; \
-	op Z7, v, Z7; \
-	op Z8, v, Z8; \
-	op Z9, v, Z9; \
-	op Z10, v, Z10; \
-	op Z11, v, Z11; \
-	op Z12, v, Z12; \
-	op Z13, v, Z13; \
-	op Z14, v, Z14; \
-	op Z15, v, Z15
 
 // func kern16x32z(p *microArgs)
 TEXT ·kern16x32z(SB), 0, $1040-8
@@ -245,15 +226,15 @@ wrelu:
 	TESTQ $const_flagRelu, R8
 	JEQ   wclip
 	VPXORD Z16, Z16, Z16
-	WALL(VMAXPS, Z16)
+	ZALL(VMAXPS, Z16)
 
 wclip:
 	TESTQ $const_flagClip, R8
 	JEQ   wstore
 	VBROADCASTSS microArgs_min(DI), Z16
 	VBROADCASTSS microArgs_max(DI), Z17
-	WALL(VMAXPS, Z16)
-	WALL(VMINPS, Z17)
+	ZALL(VMAXPS, Z16)
+	ZALL(VMINPS, Z17)
 
 wstore:
 	VMOVUPS Z0, (R9)
