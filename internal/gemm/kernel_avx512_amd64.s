@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 #include "go_asm.h"
-#include "zall_amd64.h"
+#include "accumulators_amd64.h"
 
 // Register use in kern16x16z (AVX-512F):
 //   Z0..Z15  accumulators, row r of the 16x16 tile in Zr
@@ -88,22 +88,7 @@ ztile:
 	MOVQ microArgs_b(DI), BX
 	MOVQ microArgs_kc(DI), CX
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZZERO
 
 	CMPQ CX, $4
 	JLT  ztail

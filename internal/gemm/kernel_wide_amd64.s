@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 #include "go_asm.h"
-#include "zall_amd64.h"
+#include "accumulators_amd64.h"
 
 // kern16x32z computes 16x32 tiles over two adjacent 16-wide B panels, as two passes of 8 rows.
 // Register use:
@@ -112,22 +112,7 @@ wpass:
 wstart:
 	MOVQ microArgs_b(DI), BX
 	MOVQ microArgs_kc(DI), CX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZZERO
 
 	CMPQ CX, $4
 	JLT  wtail
