@@ -138,6 +138,31 @@ type Filter struct {
 	// tables caches the panel tables of the last geometry the filter ran on (a session runs
 	// one input size over and over; building the tables costs as much as a small layer).
 	tables atomic.Pointer[cachedTables]
+	// phased caches the phased-packing plan of the last geometry, likewise (phased.go).
+	phased atomic.Pointer[cachedPhased]
+}
+
+// cachedPhased is the phased-packing plan of one geometry under one row kernel, nil where
+// phased packing does not pay.
+type cachedPhased struct {
+	g    Geometry
+	row  *rowKernel
+	plan *phasedPlan
+}
+
+// phasedPlan returns the phased-packing plan for g, or nil where it does not pay, from the
+// filter's cache when it was made for g under the active row kernel.
+func (f *Filter) phasedPlan(g Geometry) *phasedPlan {
+	row := activeRow.Load()
+	if c := f.phased.Load(); c != nil && c.g == g && c.row == row {
+		return c.plan
+	}
+	var pp *phasedPlan
+	if phasedPays(g) {
+		pp = newPhasedPlan(g)
+	}
+	f.phased.Store(&cachedPhased{g: g, row: row, plan: pp})
+	return pp
 }
 
 // cachedTables are the panel tables of one geometry, built under one row kernel.
@@ -309,8 +334,10 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 	inLen, outLen := g.InputLen(), g.OutputLen()
 	cgLen, mg, k, ohw := g.CG()*g.H*g.W, g.MG(), g.K(), g.OutHW()
 	var tables *PanelTables
+	var phased *phasedPlan
 	if f.algo != Pointwise {
 		tables = f.panelTables(g)
+		phased = f.phasedPlan(g)
 	}
 	parallel.ForEach(outer, items, func(_, it int) {
 		n, gi := it/g.Group, it%g.Group
@@ -322,6 +349,9 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		} else {
 			pp := NewPatchPacker(g, xg)
 			pp.SetPanelTables(tables)
+			if phased != nil {
+				pp.setPhased(phased)
+			}
 			b = pp
 		}
 		gep := &gemm.Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max}

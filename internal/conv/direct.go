@@ -179,8 +179,14 @@ func (pl *directPlan) source(wk *directWorker, xg []float32, key int) []float32 
 
 // fill writes the group's input xg: [C/Group, H, W] into the worker's padded, phase-split copy.
 func (pl *directPlan) fill(wk *directWorker, xg []float32) {
+	pl.fillRows(wk.padded, &wk.split, xg, 0, pl.g.H)
+}
+
+// fillRows writes input rows [ih0, ih1) of every channel of the group's input xg:
+// [C/Group, H, W] into dst, a padded, phase-split copy (see directPlan) whose padding is zero
+// already; split is scratch for the row kernel's arguments.
+func (pl *directPlan) fillRows(dst []float32, split *splitArgs, xg []float32, ih0, ih1 int) {
 	g := &pl.g
-	dst := wk.padded
 	s := g.SW
 	// Input column iw = s·t + r is padded column PadLeft + iw: phase (PadLeft+r) mod s, position
 	// (PadLeft+r)/s + t. at[r] is where residue r's run starts within a padded row's phases.
@@ -191,15 +197,18 @@ func (pl *directPlan) fill(wk *directWorker, xg []float32) {
 	for r := range s {
 		at[r] = (g.PadLeft+r)%s*pl.phaseLen + (g.PadLeft+r)/s
 	}
+	if ih0 >= ih1 {
+		return
+	}
 	for c := range g.CG() {
 		if s == 2 {
-			base := c*pl.chanLen + g.PadTop*pl.rowLen
-			wk.split = splitArgs{even: dst[base+at[0]:], odd: dst[base+at[1]:], src: xg[c*g.H*g.W : (c+1)*g.H*g.W],
-				w: g.W, rows: g.H, dstStride: pl.rowLen}
-			runSplit2(pl.rowKernel, &wk.split)
+			base := c*pl.chanLen + (g.PadTop+ih0)*pl.rowLen
+			*split = splitArgs{even: dst[base+at[0]:], odd: dst[base+at[1]:], src: xg[(c*g.H+ih0)*g.W : (c*g.H+ih1)*g.W],
+				w: g.W, rows: ih1 - ih0, dstStride: pl.rowLen}
+			runSplit2(pl.rowKernel, split)
 			continue
 		}
-		for ih := range g.H {
+		for ih := ih0; ih < ih1; ih++ {
 			row := xg[(c*g.H+ih)*g.W : (c*g.H+ih+1)*g.W]
 			base := c*pl.chanLen + (ih+g.PadTop)*pl.rowLen
 			switch s {

@@ -17,6 +17,10 @@ type PatchPacker struct {
 	// tables, if set, holds the masked-load description of every 16-lane panel, shared by the
 	// packers of all images of one convolution.
 	tables *PanelTables
+	// phasedPlan, if set, says how to pack 16-lane panels from a padded copy, and phased is
+	// the copy (or the image itself) they are packed from (phased.go).
+	phasedPlan *phasedPlan
+	phased     *phased
 }
 
 // PanelTables describes, once per geometry, how each 16-lane panel of the patch matrix is read
@@ -85,6 +89,10 @@ type segment struct{ lane, n, oh, ow int }
 // cut once into segments of consecutive output pixels on the same output row, and each patch
 // row then copies (stride 1) or gathers (stride > 1) one short input row piece per segment.
 func (p *PatchPacker) PackB(dst []float32, k0, kc, j0, nc, nr int) {
+	if p.phased != nil && nr == 16 {
+		p.packPhasedB(dst, k0, kc, j0, nc)
+		return
+	}
 	var buf [64]segment
 	for q := 0; q < nc; q += nr {
 		width := min(nr, nc-q)
@@ -483,4 +491,12 @@ func gatherSpan(dst, row []float32, iw0, stride, lo, hi int) {
 // a third of a 3×3 convolution's time at 64 output channels when each panel is packed once), so
 // that it splits products among threads by columns, where every thread packs its own patches,
 // rather than by rows, where every thread would gather the same patches again.
-func (p *PatchPacker) PackCost() float64 { return 48 }
+//
+// Packing from a phased copy (phased.go) moves each panel row with one or a few vector loads,
+// about what a dense copy costs.
+func (p *PatchPacker) PackCost() float64 {
+	if p.phasedPlan != nil {
+		return 8
+	}
+	return 48
+}

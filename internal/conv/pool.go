@@ -573,6 +573,18 @@ func lowestValue[T Poolable]() T {
 // count), else only taps inside the input count. A window without any input yields 0 or NaN
 // (countPad false). p must pass Check.
 func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, planes, threads int) {
+	if x32, ok := any(x).([]float32); ok && avg3x3(p) {
+		a := newAvg3x3Args(p.Axes[1].In, p.Axes[2].In, countPad)
+		y32 := any(y).([]float32)
+		k := activeRow.Load()
+		plane := a.h * a.w
+		parallel.For(threads, planes, func(lo, hi int) {
+			b := a
+			b.planes, b.x, b.y = hi-lo, x32[lo*plane:hi*plane], y32[lo*plane:hi*plane]
+			runAvg3x3(k, &b)
+		})
+		return
+	}
 	pw := newPoolWalk(p)
 	parallel.For(threads, planes, func(lo, hi int) {
 		var scratch []float32

@@ -343,3 +343,57 @@ func TestPool2s2Kernel(t *testing.T) {
 		}
 	}
 }
+
+// TestAvg3x3Kernel checks the 3×3 average-pool kernel of every row kernel against the float64
+// definition (both divisors) on planes from 2×2 to 20×40, bit for bit against the portable
+// kernel, and that nothing past the outputs is written.
+func TestAvg3x3Kernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for h := 2; h <= 20; h += 1 + rng.IntN(3) {
+		for w := 2; w <= 40; w += 1 + rng.IntN(4) {
+			planes := 1 + rng.IntN(3)
+			win := []Window{{In: h, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1}, {In: w, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1}}
+			if !avg3x3(NewPoolGeometry(win)) {
+				t.Fatalf("%d×%d: the 3×3 path does not apply", h, w)
+			}
+			x32 := randFloats(rng, planes*h*w)
+			pp := &poolProblem{win: win, planes: planes, x: make([]float64, len(x32))}
+			for i, v := range x32 {
+				pp.x[i] = float64(v)
+			}
+			_, _, _, avg, avgPad := pp.reference()
+			for _, countPad := range []bool{false, true} {
+				want := avg
+				if countPad {
+					want = avgPad
+				}
+				var portable []float32
+				for _, name := range RowKernels() {
+					a := newAvg3x3Args(h, w, countPad)
+					y := make([]float32, planes*h*w+16)
+					for i := range y {
+						y[i] = 7
+					}
+					a.planes, a.x, a.y = planes, x32, y[:planes*h*w]
+					runAvg3x3(findRowKernel(name), &a)
+					for i, v := range y[planes*h*w:] {
+						if v != 7 {
+							t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
+						}
+					}
+					for i, v := range y[:planes*h*w] {
+						if math.Abs(float64(v)-want[i]) > 1e-6*(1+math.Abs(want[i])) {
+							t.Fatalf("%s %d×%d countPad %v: output %d = %v, want %v", name, h, w, countPad, i, v, want[i])
+						}
+						if portable != nil && math.Float32bits(v) != math.Float32bits(portable[i]) {
+							t.Fatalf("%s %d×%d countPad %v: output %d = %v, portable kernel %v", name, h, w, countPad, i, v, portable[i])
+						}
+					}
+					if portable == nil {
+						portable = y
+					}
+				}
+			}
+		}
+	}
+}

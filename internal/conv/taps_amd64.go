@@ -8,8 +8,8 @@ import "golang.org/x/sys/cpu"
 var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
-	{name: "avx512", taps: tapsAVX512, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
+	{name: "avx512", taps: tapsAVX512, split2: split2AVX512, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, avg3x3: true, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -52,6 +52,25 @@ func packMaskedAVX512(p *maskedPackArgs)
 //
 //go:noescape
 func split2AVX2(p *splitArgs)
+
+// split2AVX512 is split2 (see splitArgs) with AVX-512: per 32 values of a row, two two-table
+// permutes pick the evens and the odds; the row's last 1 to 31 values go the same way under
+// masks. It is equivalent to split2Generic.
+//
+//go:noescape
+func split2AVX512(p *splitArgs)
+
+// avg3x3Kernel is the 3×3 average-pool kernel of avg3x3Args with AVX-512: per 16 outputs of a
+// row, up to nine zero-masked loads, eight additions and one division.
+//
+//go:noescape
+func avg3x3Kernel(a *avg3x3Args)
+
+// packPhasedAsm is packPhased (see phasedArgs) with AVX-512: per panel row, one zero-masked
+// load per segment, merged by OR, and one store.
+//
+//go:noescape
+func packPhasedAsm(a *phasedArgs)
 
 // evens16Asm is evens16 (see evensArgs) with AVX-512: per row, one load of 16 values and a
 // masked load of the next 15, and one two-table permute that picks the even lanes.

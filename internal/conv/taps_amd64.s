@@ -874,3 +874,295 @@ pool2Next:
 	JNZ  pool2Row
 	VZEROUPPER
 	RET
+
+// func packPhasedAsm(a *phasedArgs)
+//
+// Per row kk: Z0 = the zero-masked load of 16 values at x + 4·(offs[kk] + seg[s]) under mask s,
+// ORed (VPORD: AVX512F) over the segments, stored to dst. One loop per segment count, so the segment bases
+// and masks stay in registers.
+//   R8 dst (advancing 64 bytes per row), SI offs (advancing 8), CX rows left,
+//   R10..R13 x + 4·seg[s], K1..K4 masks[s], AX the row's offset
+TEXT ·packPhasedAsm(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), DI
+	MOVQ phasedArgs_dst(DI), R8
+	MOVQ phasedArgs_x(DI), R9
+	MOVQ phasedArgs_offs(DI), SI
+	MOVQ phasedArgs_offs+8(DI), CX
+	MOVQ phasedArgs_seg+0(DI), R10
+	LEAQ (R9)(R10*4), R10
+	MOVQ phasedArgs_seg+8(DI), R11
+	LEAQ (R9)(R11*4), R11
+	MOVQ phasedArgs_seg+16(DI), R12
+	LEAQ (R9)(R12*4), R12
+	MOVQ phasedArgs_seg+24(DI), R13
+	LEAQ (R9)(R13*4), R13
+	MOVWLZX phasedArgs_masks+0(DI), AX
+	KMOVW   AX, K1
+	MOVWLZX phasedArgs_masks+2(DI), AX
+	KMOVW   AX, K2
+	MOVWLZX phasedArgs_masks+4(DI), AX
+	KMOVW   AX, K3
+	MOVWLZX phasedArgs_masks+6(DI), AX
+	KMOVW   AX, K4
+	MOVQ    phasedArgs_nseg(DI), DX
+	TESTQ   CX, CX
+	JLE     ppdone
+	CMPQ    DX, $2
+	JLT     pp1
+	JEQ     pp2
+	CMPQ    DX, $3
+	JEQ     pp3
+
+pp4:
+	MOVQ      (SI), AX
+	VMOVUPS.Z (R10)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K2, Z1
+	VMOVUPS.Z (R12)(AX*4), K3, Z2
+	VMOVUPS.Z (R13)(AX*4), K4, Z3
+	VPORD     Z1, Z0, Z0
+	VPORD     Z3, Z2, Z2
+	VPORD     Z2, Z0, Z0
+	VMOVUPS   Z0, (R8)
+	ADDQ      $8, SI
+	ADDQ      $64, R8
+	DECQ      CX
+	JNE       pp4
+	JMP       ppdone
+
+pp3:
+	MOVQ      (SI), AX
+	VMOVUPS.Z (R10)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K2, Z1
+	VMOVUPS.Z (R12)(AX*4), K3, Z2
+	VPORD     Z1, Z0, Z0
+	VPORD     Z2, Z0, Z0
+	VMOVUPS   Z0, (R8)
+	ADDQ      $8, SI
+	ADDQ      $64, R8
+	DECQ      CX
+	JNE       pp3
+	JMP       ppdone
+
+pp2:
+	MOVQ      (SI), AX
+	VMOVUPS.Z (R10)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K2, Z1
+	VPORD     Z1, Z0, Z0
+	VMOVUPS   Z0, (R8)
+	ADDQ      $8, SI
+	ADDQ      $64, R8
+	DECQ      CX
+	JNE       pp2
+	JMP       ppdone
+
+pp1:
+	MOVQ      (SI), AX
+	VMOVUPS.Z (R10)(AX*4), K1, Z0
+	VMOVUPS   Z0, (R8)
+	ADDQ      $8, SI
+	ADDQ      $64, R8
+	DECQ      CX
+	JNE       pp1
+
+ppdone:
+	VZEROUPPER
+	RET
+
+
+// func split2AVX512(p *splitArgs)
+//
+// Per row, blocks of 32 values: two loads, one two-table permute for the evens and one for the
+// odds, two stores; the last 1 to 31 values the same under masks worked out once (every row
+// has the same width). Registers: SI src row, R8 even row, R9 odd row, DX rows left, R13 w,
+// R14 dstStride, R10/R11/BX the block pointers, CX values left; Z2/Z3 the even/odd indices,
+// K1/K2 the tail's load masks, K3/K4 its even/odd store masks.
+TEXT ·split2AVX512(SB), NOSPLIT, $0-8
+	MOVQ      p+0(FP), DI
+	MOVQ      splitArgs_even(DI), R8
+	MOVQ      splitArgs_odd(DI), R9
+	MOVQ      splitArgs_src(DI), SI
+	MOVQ      splitArgs_rows(DI), DX
+	MOVQ      splitArgs_w(DI), R13
+	MOVQ      splitArgs_dstStride(DI), R14
+	VMOVDQU32 evensIdx<>(SB), Z2
+	VMOVDQU32 oddsIdx<>(SB), Z3
+	MOVQ      R13, AX
+	ANDQ      $31, AX        // tail length n
+	MOVL      $-1, BX
+	BZHIL     AX, BX, CX     // low min(n, 16) lanes of the first vector
+	KMOVW     CX, K1
+	MOVQ      AX, R15
+	SUBQ      $16, R15
+	XORQ      R12, R12
+	CMPQ      R15, $0
+	CMOVQLT   R12, R15       // max(n-16, 0) lanes of the second
+	BZHIL     R15, BX, CX
+	KMOVW     CX, K2
+	LEAQ      1(AX), R15
+	SHRQ      $1, R15        // (n+1)/2 evens
+	BZHIL     R15, BX, CX
+	KMOVW     CX, K3
+	MOVQ      AX, R15
+	SHRQ      $1, R15        // n/2 odds
+	BZHIL     R15, BX, CX
+	KMOVW     CX, K4
+
+s5row:
+	TESTQ DX, DX
+	JZ    s5done
+	MOVQ  R13, CX
+	MOVQ  SI, R10
+	MOVQ  R8, R11
+	MOVQ  R9, BX
+
+s5blk:
+	CMPQ      CX, $32
+	JLT       s5tail
+	VMOVUPS   (R10), Z0
+	VMOVUPS   64(R10), Z1
+	VMOVAPS   Z0, Z4
+	VPERMT2PS Z1, Z2, Z4
+	VPERMT2PS Z1, Z3, Z0
+	VMOVUPS   Z4, (R11)
+	VMOVUPS   Z0, (BX)
+	ADDQ      $128, R10
+	ADDQ      $64, R11
+	ADDQ      $64, BX
+	SUBQ      $32, CX
+	JMP       s5blk
+
+s5tail:
+	TESTQ     CX, CX
+	JZ        s5next
+	VMOVUPS.Z (R10), K1, Z0
+	VMOVUPS.Z 64(R10), K2, Z1
+	VMOVAPS   Z0, Z4
+	VPERMT2PS Z1, Z2, Z4
+	VPERMT2PS Z1, Z3, Z0
+	VMOVUPS   Z4, K3, (R11)
+	VMOVUPS   Z0, K4, (BX)
+
+s5next:
+	LEAQ (SI)(R13*4), SI
+	LEAQ (R8)(R14*4), R8
+	LEAQ (R9)(R14*4), R9
+	DECQ DX
+	JMP  s5row
+
+s5done:
+	VZEROUPPER
+	RET
+
+// func avg3x3Kernel(a *avg3x3Args)
+//
+// Per plane, per row i, per block of 16 columns: for each of the left, centre and right
+// shifts, the column sums (above + centre) + below under the block's masks (zeros for a row
+// outside the plane: R14, R15 nil), then (left + centre) + right and one division by the
+// row's divisors. Registers: R13 args,
+// SI centre row, DI output row, R14/R15 rows above/below, R12 divisors, R8 h, R11 row bytes,
+// R9 masks, R10 3·blocks, AX mask index, BX byte offset of the block, DX row i, CX planes left.
+TEXT ·avg3x3Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R13
+	MOVQ avg3x3Args_y(R13), DI
+	MOVQ avg3x3Args_x(R13), SI
+	MOVQ avg3x3Args_planes(R13), CX
+	MOVQ avg3x3Args_h(R13), R8
+	MOVQ avg3x3Args_w(R13), R11
+	SHLQ $2, R11
+	MOVQ avg3x3Args_masks(R13), R9
+	MOVQ avg3x3Args_masks+8(R13), R10
+	TESTQ CX, CX
+	JLE  a3done
+
+a3plane:
+	XORQ DX, DX
+
+a3row:
+	XORQ R14, R14
+	TESTQ DX, DX
+	JZ   a3up
+	MOVQ SI, R14
+	SUBQ R11, R14
+
+a3up:
+	XORQ R15, R15
+	LEAQ 1(DX), AX
+	CMPQ AX, R8
+	JGE  a3down
+	LEAQ (SI)(R11*1), R15
+
+a3down:
+	MOVQ  avg3x3Args_divMid(R13), R12
+	TESTQ DX, DX
+	JNZ   a3notfirst
+	MOVQ  avg3x3Args_divFirst(R13), R12
+
+a3notfirst:
+	LEAQ 1(DX), AX
+	CMPQ AX, R8
+	JNE  a3notlast
+	MOVQ avg3x3Args_divLast(R13), R12
+
+a3notlast:
+	XORQ AX, AX
+	XORQ BX, BX
+
+a3blk:
+	KMOVW     (R9)(AX*2), K1
+	KMOVW     2(R9)(AX*2), K2
+	KMOVW     4(R9)(AX*2), K3
+	VMOVUPS.Z -4(SI)(BX*1), K1, Z0
+	VMOVUPS.Z (SI)(BX*1), K2, Z1
+	VMOVUPS.Z 4(SI)(BX*1), K3, Z2
+	TESTQ     R14, R14
+	JZ        a3noup
+	VMOVUPS.Z -4(R14)(BX*1), K1, Z3
+	VMOVUPS.Z (R14)(BX*1), K2, Z4
+	VMOVUPS.Z 4(R14)(BX*1), K3, Z5
+	JMP       a3sumup
+
+a3noup:
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+a3sumup:
+	VADDPS    Z0, Z3, Z0
+	VADDPS    Z1, Z4, Z1
+	VADDPS    Z2, Z5, Z2
+	TESTQ     R15, R15
+	JZ        a3nodown
+	VMOVUPS.Z -4(R15)(BX*1), K1, Z3
+	VMOVUPS.Z (R15)(BX*1), K2, Z4
+	VMOVUPS.Z 4(R15)(BX*1), K3, Z5
+	JMP       a3sumdown
+
+a3nodown:
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+a3sumdown:
+	VADDPS    Z3, Z0, Z0
+	VADDPS    Z4, Z1, Z1
+	VADDPS    Z5, Z2, Z2
+	VADDPS    Z1, Z0, Z0
+	VADDPS    Z2, Z0, Z0
+	VMOVUPS.Z (R12)(BX*1), K2, Z1
+	VDIVPS.Z  Z1, Z0, K2, Z0
+	VMOVUPS   Z0, K2, (DI)(BX*1)
+	ADDQ      $64, BX
+	ADDQ      $3, AX
+	CMPQ      AX, R10
+	JLT       a3blk
+	ADDQ      R11, SI
+	ADDQ      R11, DI
+	INCQ      DX
+	CMPQ      DX, R8
+	JLT       a3row
+	DECQ      CX
+	JNZ       a3plane
+
+a3done:
+	VZEROUPPER
+	RET

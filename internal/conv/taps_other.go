@@ -34,3 +34,11 @@ func pool2s2Kernel(a *pool2s2Args) { pool2s2Generic(a) }
 func stemKernel1(a *stemArgs) { stemGeneric(a, 1) }
 func stemKernel2(a *stemArgs) { stemGeneric(a, 2) }
 func stemKernel4(a *stemArgs) { stemGeneric(a, 4) }
+
+// packPhasedAsm stands in for the assembly phased packer (rowKernel.phased is false everywhere
+// here).
+func packPhasedAsm(a *phasedArgs) { packPhasedGeneric(a) }
+
+// avg3x3Kernel stands in for the assembly 3×3 average-pool kernel (rowKernel.avg3x3 is false
+// everywhere here).
+func avg3x3Kernel(a *avg3x3Args) { avg3x3Generic(a) }

@@ -155,7 +155,7 @@ func (p *problem) split(threads int) (tm, tn, workers int) {
 				continue
 			}
 			h, w := ceilDiv(mPanels, rows)*mr, ceilDiv(nPanels, cols)*nr
-			task := float64(h*w*p.k) + p.bPackCost()*float64(w*p.k)
+			task := float64(h*p.effectiveWidth(cols)*p.k) + p.bPackCost()*float64(w*p.k)
 			if p.a.packed == nil {
 				task += packCost * float64(h*p.k)
 			} else {
@@ -168,6 +168,22 @@ func (p *problem) split(threads int) (tm, tn, workers int) {
 		}
 	}
 	return tm, tn, workers
+}
+
+// effectiveWidth is the number of columns the widest of cols column bands costs the kernels:
+// its panels times nr, except that a band holding C's last panel pays a quarter of a panel
+// for it when the narrow kernel computes it (at most narrowCols columns). Counting that panel
+// whole made the split cut resnet18's 7×7 layers (three panels and one column) into column
+// bands of 32 and 17 instead of balanced row bands.
+func (p *problem) effectiveWidth(cols int) int {
+	nr := p.kern.nr
+	nPanels := ceilDiv(p.n, nr)
+	per := ceilDiv(nPanels, cols)
+	last := p.n - (nPanels-1)*nr
+	if per == nPanels && last <= narrowCols && p.kern.narrow != nil {
+		return (nPanels-1)*nr + nr/4
+	}
+	return per * nr
 }
 
 // bPackCost is the price of packing one element of B: packCost, or what B says it costs if it
@@ -191,12 +207,18 @@ func (p *problem) task(i0, i1, j0, j1 int) {
 	if p.a.packed != nil {
 		aBuf = nil
 	}
+	b := p.b
+	if tp, ok := b.(TaskPacker); ok {
+		var release func()
+		b, release = tp.ForTask(j0, j1)
+		defer release()
+	}
 	for jc := j0; jc < j1; jc += kn.nc {
 		ncb := min(kn.nc, j1-jc)
 		for pc := 0; pc < p.k; pc += kc {
 			kcb := min(kc, p.k-pc)
 			bp := bBuf[:ceilDiv(ncb, kn.nr)*kn.nr*kcb]
-			p.b.PackB(bp, pc, kcb, jc, ncb, kn.nr)
+			b.PackB(bp, pc, kcb, jc, ncb, kn.nr)
 			flags := p.epFlags
 			if pc+kcb < p.k {
 				flags = 0 // not the last kc block: the epilogue waits for the full sum

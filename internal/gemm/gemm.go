@@ -54,6 +54,15 @@ type BPacker interface {
 	PackB(dst []float32, k0, kc, j0, nc, nr int)
 }
 
+// TaskPacker is a BPacker that prepares something per task, such as a private copy of its
+// source: the driver calls ForTask on the goroutine that runs a task, with the task's columns
+// [j0, j1), packs that task's panels with the BPacker it returns, and calls release when the
+// task is done. Data a task prepares this way stays in the cache of the core that uses it.
+type TaskPacker interface {
+	BPacker
+	ForTask(j0, j1 int) (b BPacker, release func())
+}
+
 // PackCoster is implemented by a BPacker whose packing costs more than copying a dense matrix.
 // PackCost is the price of packing one element in multiply-adds of the micro-kernel (a dense
 // copy costs about 8); the driver weighs it against computing when it splits a product among

@@ -845,3 +845,67 @@ func TestNarrowKernelMatchesMicro(t *testing.T) {
 		})
 	}
 }
+
+// taskPacker is a TaskPacker that records its tasks: ForTask hands out a packer that refuses
+// columns outside the task's range, and release must come once per task.
+type taskPacker struct {
+	f                 funcPacker
+	mu                sync.Mutex
+	tasks, released   int
+	covered           []int // tasks whose ranges contain each column
+	outside, unpacked bool
+}
+
+func (p *taskPacker) PackB(dst []float32, k0, kc, j0, nc, nr int) { p.unpacked = true }
+
+func (p *taskPacker) ForTask(j0, j1 int) (BPacker, func()) {
+	p.mu.Lock()
+	p.tasks++
+	for j := j0; j < j1; j++ {
+		p.covered[j]++
+	}
+	p.mu.Unlock()
+	inner := funcPacker(func(kk, j int) float32 {
+		if j < j0 || j >= j1 {
+			p.mu.Lock()
+			p.outside = true
+			p.mu.Unlock()
+		}
+		return p.f(kk, j)
+	})
+	return inner, func() { p.mu.Lock(); p.released++; p.mu.Unlock() }
+}
+
+// TestTaskPacker checks the TaskPacker contract on split products: every task packs through its
+// own packer, only its own columns, and releases it; the columns of a column band belong to
+// one task, and the result is the product's.
+func TestTaskPacker(t *testing.T) {
+	defer withMinTaskWork(1)()
+	rng := rand.New(rand.NewPCG(10, 11))
+	for _, shape := range [][3]int{{37, 53, 300}, {512, 49, 64}, {16, 289, 40}} {
+		m, n, k := shape[0], shape[1], shape[2]
+		a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+		tc := mulCase{api: "packed", m: m, n: n, k: k}
+		o := operands{a: a, b: b, lda: k, ldb: n, cOld: make([]float32, m*n)}
+		forEachKernel(func(kn *kernel) {
+			for threads := 1; threads <= 4; threads++ {
+				tp := &taskPacker{f: func(kk, j int) float32 { return b[kk*n+j] }, covered: make([]int, n)}
+				c := make([]float32, guard+m*n+guard)
+				for i := range c {
+					c[i] = float32(math.NaN())
+				}
+				MulUnpacked(m, n, k, a, k, false, tp, c[guard:], n, nil, threads)
+				tc.check(t, c, n, o, nil)
+				if tp.unpacked || tp.outside || tp.tasks == 0 || tp.released != tp.tasks {
+					t.Fatalf("%s %v threads %d: packed outside a task %v/%v, %d tasks, %d released",
+						kn.name, shape, threads, tp.unpacked, tp.outside, tp.tasks, tp.released)
+				}
+				for j, c := range tp.covered {
+					if c == 0 || tp.tasks%c != 0 {
+						t.Fatalf("%s %v threads %d: column %d in %d of %d tasks", kn.name, shape, threads, j, c, tp.tasks)
+					}
+				}
+			}
+		})
+	}
+}

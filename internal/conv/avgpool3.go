@@ -1,0 +1,111 @@
+package conv
+
+import "fmt"
+
+// The 3×3 average pool with unit stride and one value of padding on every side keeps the plane's
+// size (Inception's pooling branches, after the exporter's Pad). The separable passes of
+// avgPoolStride1Plane32 run several short vector passes per plane, whose call overheads cost more
+// than the sums on planes of 8×8 to 35×35; avg3x3Kernel instead computes every output of a run of
+// planes in one call: per block of 16 outputs of a row, nine (masked) loads, eight additions
+// and one division.
+
+// avg3x3Args is the contract of the 3×3 average-pool kernel: for planes p < planes, rows
+// i < h and columns j < w (each plane h×w in x and in y),
+//
+//	v(i, j) = (x[p][i-1][j] + x[p][i][j]) + x[p][i+1][j]
+//	y[p][i][j] = ((v(i, j-1) + v(i, j)) + v(i, j+1)) / div_i[j]
+//
+// where a value outside the plane is a zero, and div_i is divFirst for i = 0, divLast for
+// i = h-1 and divMid otherwise. That is the order in which the separable passes sum a plane
+// padded with zeros, so a Pad fused into the pool changes no bit. masks holds, per block b of
+// 16 columns, the lanes of its left, centre and right loads (masks[3b], masks[3b+1],
+// masks[3b+2]).
+type avg3x3Args struct {
+	y, x                      []float32
+	planes, h, w              int
+	masks                     []uint16
+	divFirst, divMid, divLast []float32
+}
+
+// avg3x3 reports whether g is a 2-D 3×3 window with unit strides and dilations and one value of
+// padding on each side of both axes, on planes of at least 2×2.
+func avg3x3(p PoolGeometry) bool {
+	one := func(a Window) bool {
+		return a.K == 3 && a.Stride == 1 && a.Dilation == 1 && a.PadBegin == 1 && a.PadEnd == 1 && a.In >= 2
+	}
+	d := p.Axes[0]
+	return d.In == 1 && d.K == 1 && d.PadBegin == 0 && d.PadEnd == 0 && one(p.Axes[1]) && one(p.Axes[2])
+}
+
+// newAvg3x3Args prepares the masks and divisors of planes h×w; countPad divides by 9
+// everywhere, else by the number of taps inside the plane.
+func newAvg3x3Args(h, w int, countPad bool) avg3x3Args {
+	a := avg3x3Args{h: h, w: w}
+	for j0 := 0; j0 < w; j0 += 16 {
+		n := min(16, w-j0)
+		centre := uint16(1<<n - 1)
+		left := centre
+		if j0 == 0 {
+			left &^= 1
+		}
+		right := uint16(1<<min(n, w-j0-1) - 1)
+		a.masks = append(a.masks, left, centre, right)
+	}
+	row := func(rows int) []float32 {
+		d := make([]float32, w)
+		for j := range d {
+			d[j] = 9
+			if !countPad {
+				d[j] = float32(rows * (min(j+1, w-1) - max(j-1, 0) + 1))
+			}
+		}
+		return d
+	}
+	a.divFirst, a.divMid, a.divLast = row(2), row(3), row(2)
+	return a
+}
+
+// runAvg3x3 checks the bounds of a and runs the kernel k has, or the portable one.
+func runAvg3x3(k *rowKernel, a *avg3x3Args) {
+	if a.planes <= 0 {
+		return
+	}
+	n := a.planes * a.h * a.w
+	if a.h < 2 || a.w < 2 || len(a.x) < n || len(a.y) < n || len(a.masks) != 3*((a.w+15)/16) ||
+		len(a.divFirst) < a.w || len(a.divMid) < a.w || len(a.divLast) < a.w {
+		panic(fmt.Sprintf("conv: 3×3 average pool of %d planes %d×%d over %d values into %d", a.planes, a.h, a.w, len(a.x), len(a.y)))
+	}
+	if k.avg3x3 {
+		avg3x3Kernel(a)
+		return
+	}
+	avg3x3Generic(a)
+}
+
+// avg3x3Generic is the portable kernel; see avg3x3Args.
+func avg3x3Generic(a *avg3x3Args) {
+	w, h := a.w, a.h
+	for p := range a.planes {
+		plane := a.x[p*h*w : (p+1)*h*w]
+		at := func(i, j int) float32 {
+			if i < 0 || i >= h || j < 0 || j >= w {
+				return 0
+			}
+			return plane[i*w+j]
+		}
+		v := func(i, j int) float32 { return (at(i-1, j) + at(i, j)) + at(i+1, j) }
+		for i := range h {
+			div := a.divMid
+			switch i {
+			case 0:
+				div = a.divFirst
+			case h - 1:
+				div = a.divLast
+			}
+			y := a.y[(p*h+i)*w : (p*h+i+1)*w]
+			for j := range w {
+				y[j] = ((v(i, j-1) + v(i, j)) + v(i, j+1)) / div[j]
+			}
+		}
+	}
+}
