@@ -397,3 +397,60 @@ func TestAvg3x3Kernel(t *testing.T) {
 		}
 	}
 }
+
+// TestPool3s2RectKernel checks the 3×3, stride-2 max-pool rectangle kernel of every row kernel
+// against the definition on planes from 3×3 to 40×40 without padding (all windows inside, as
+// MaxPool hands them over), with NaNs, and that nothing past the outputs is written.
+func TestPool3s2RectKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for h := 3; h <= 40; h += 1 + rng.IntN(4) {
+		for w := 3; w <= 40; w += 1 + rng.IntN(4) {
+			planes := 1 + rng.IntN(3)
+			win := []Window{{In: h, K: 3, Stride: 2, Dilation: 1}, {In: w, K: 3, Stride: 2, Dilation: 1}}
+			pw := newPoolWalk(NewPoolGeometry(win))
+			restore, ok := UseRowKernel("avx512")
+			if ok && !pool3s2Whole(pw) {
+				t.Fatalf("%d×%d: the rectangle kernel does not take the pool", h, w)
+			}
+			if ok {
+				restore()
+			}
+			oh, ow := win[0].Out(), win[1].Out()
+			x := randFloats(rng, planes*h*w)
+			for range 3 {
+				x[rng.IntN(len(x))] = float32(math.NaN())
+			}
+			for _, name := range RowKernels() {
+				y := make([]float32, planes*oh*ow+16)
+				for i := range y {
+					y[i] = 7
+				}
+				runPool3s2Rect(findRowKernel(name), &pool3s2RectArgs{y: y[:planes*oh*ow], x: x, n: ow, rows: oh, planes: planes,
+					xRow: w, yRow: ow, xPlane: h * w, yPlane: oh * ow})
+				for p := range planes {
+					for r := range oh {
+						for o := range ow {
+							want, nan := float32(math.Inf(-1)), false
+							for i := range 3 {
+								for k := range 3 {
+									v := x[p*h*w+(2*r+i)*w+2*o+k]
+									nan = nan || v != v
+									want = max(want, v)
+								}
+							}
+							got := y[(p*oh+r)*ow+o]
+							if nan != (got != got) || !nan && got != want {
+								t.Fatalf("%s %d×%d plane %d output (%d, %d) = %v, want %v", name, h, w, p, r, o, got, want)
+							}
+						}
+					}
+				}
+				for i, v := range y[planes*oh*ow:] {
+					if v != 7 {
+						t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
+					}
+				}
+			}
+		}
+	}
+}

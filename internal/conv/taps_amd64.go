@@ -91,6 +91,12 @@ func dwAsm(a *dwArgs)
 //go:noescape
 func pool2s2Kernel(a *pool2s2Args)
 
+// pool3s2RectKernel runs pool3s2Kernel's blocks over the rows and planes of
+// pool3s2RectArgs in one call.
+//
+//go:noescape
+func pool3s2RectKernel(a *pool3s2RectArgs)
+
 // pool3s2Kernel is the 3×3, stride-2 max-pool row kernel of pool3s2Args with AVX-512: per 16
 // outputs, the column maxima of the three rows over 34 columns, then the even, odd and
 // next-even columns picked by two-table permutes and folded.

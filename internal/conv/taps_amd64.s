@@ -1166,3 +1166,105 @@ a3sumdown:
 a3done:
 	VZEROUPPER
 	RET
+
+// func pool3s2RectKernel(a *pool3s2RectArgs)
+//
+// pool3s2Kernel's row loop run over a rectangle of rows in a run of planes: per output row the
+// three input rows start at x + 4·xoff (xoff advancing 2·xRow per row, and to the next plane's
+// first row after the last), the outputs at y + 4·yoff. Registers as in pool3s2Kernel, and R15
+// args, R12 xoff, R13 yoff (bytes), R14 rows left in the plane, X7 planes left.
+TEXT ·pool3s2RectKernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R15
+	VMOVUPS evensIdx<>(SB), Z28
+	VMOVUPS oddsIdx<>(SB), Z29
+	MOVL $0x7fc00000, AX
+	VPBROADCASTD AX, Z31
+	MOVQ $16, R10
+	MOVQ $-1, R11
+	MOVQ pool3s2RectArgs_planes(R15), AX
+	TESTQ AX, AX
+	JLE  prDone
+	MOVQ AX, X7
+	MOVQ pool3s2RectArgs_rows(R15), R14
+	TESTQ R14, R14
+	JLE  prDone
+	XORQ R12, R12
+	XORQ R13, R13
+
+prRow:
+	MOVQ pool3s2RectArgs_x(R15), SI
+	ADDQ R12, SI
+	MOVQ pool3s2RectArgs_xRow(R15), AX
+	LEAQ (SI)(AX*4), R8
+	LEAQ (R8)(AX*4), R9
+	MOVQ pool3s2RectArgs_y(R15), DI
+	ADDQ R13, DI
+	MOVQ pool3s2RectArgs_n(R15), CX
+
+prBlock:
+	CMPQ CX, $16
+	JLT prTail
+	COLMAX(0, Z10)
+	COLMAX(64, Z11)
+	COLMAX(8, Z12)
+	COLMAX(72, Z13)
+	POOLPERMUTE
+	VMOVUPS Z17, (DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP prBlock
+
+prTail:
+	TESTQ CX, CX
+	JLE prNext
+	LEAQ 1(CX)(CX*1), DX
+	MOVQ DX, BX
+	LANEMASK
+	COLMAXMASKED(0, Z10)
+	LEAQ -16(DX), BX
+	LANEMASK
+	COLMAXMASKED(64, Z11)
+	LEAQ -2(DX), BX
+	LANEMASK
+	COLMAXMASKED(8, Z12)
+	LEAQ -18(DX), BX
+	LANEMASK
+	COLMAXMASKED(72, Z13)
+	POOLPERMUTE
+	BZHIQ CX, R11, AX
+	KMOVW AX, K4
+	VMOVUPS Z17, K4, (DI)
+
+prNext:
+	// Next row: 2·xRow input values on, yRow outputs on.
+	MOVQ pool3s2RectArgs_xRow(R15), AX
+	LEAQ (R12)(AX*8), R12
+	MOVQ pool3s2RectArgs_yRow(R15), AX
+	LEAQ (R13)(AX*4), R13
+	DECQ R14
+	JNZ  prRow
+	// Next plane: from the first row of this one, xPlane and yPlane on.
+	MOVQ pool3s2RectArgs_rows(R15), R14
+	MOVQ pool3s2RectArgs_xRow(R15), AX
+	IMULQ R14, AX
+	SHLQ $3, AX
+	SUBQ AX, R12
+	MOVQ pool3s2RectArgs_xPlane(R15), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ pool3s2RectArgs_yRow(R15), AX
+	IMULQ R14, AX
+	SHLQ $2, AX
+	SUBQ AX, R13
+	MOVQ pool3s2RectArgs_yPlane(R15), AX
+	LEAQ (R13)(AX*4), R13
+	MOVQ X7, AX
+	DECQ AX
+	MOVQ AX, X7
+	JNZ  prRow
+
+prDone:
+	VZEROUPPER
+	RET

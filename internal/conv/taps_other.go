@@ -42,3 +42,7 @@ func packPhasedAsm(a *phasedArgs) { packPhasedGeneric(a) }
 // avg3x3Kernel stands in for the assembly 3×3 average-pool kernel (rowKernel.avg3x3 is false
 // everywhere here).
 func avg3x3Kernel(a *avg3x3Args) { avg3x3Generic(a) }
+
+// pool3s2RectKernel stands in for the assembly rectangle kernel (rowKernel.pool3s2 is false
+// everywhere here).
+func pool3s2RectKernel(a *pool3s2RectArgs) { pool3s2RectGeneric(a) }
