@@ -218,6 +218,8 @@ func BenchmarkMaxPool(b *testing.B) {
 		planes int
 	}{
 		{"3x3s2_112", Window{In: 112, K: 3, Stride: 2, Dilation: 1, PadBegin: 1, PadEnd: 1}, 64},
+		{"3x3s2_147", Window{In: 147, K: 3, Stride: 2, Dilation: 1}, 64},    // Inception-v3's first
+		{"3x3s2_17", Window{In: 17, K: 3, Stride: 2, Dilation: 1}, 768},     // and last
 		{"2x2s2_28", Window{In: 28, K: 2, Stride: 2, Dilation: 1}, 32 * 64}, // CNN9's first, 64 images
 	} {
 		g := NewPoolGeometry([]Window{c.win, c.win})
