@@ -1,6 +1,9 @@
 package conv
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // The 3×3 average pool with unit stride and one value of padding on every side keeps the plane's
 // size (Inception's pooling branches, after the exporter's Pad). The separable passes of
@@ -105,6 +108,44 @@ func avg3x3Generic(a *avg3x3Args) {
 			y := a.y[(p*h+i)*w : (p*h+i+1)*w]
 			for j := range w {
 				y[j] = ((v(i, j-1) + v(i, j)) + v(i, j+1)) / div[j]
+			}
+		}
+	}
+}
+
+// runMax3x3 is runAvg3x3 for the max pool: y[p][i][j] is the maximum of the values of plane p
+// in rows i-1..i+1 and columns j-1..j+1 that lie inside the plane, NaN if any of them is NaN
+// (the divisors of a are unused).
+func runMax3x3(k *rowKernel, a *avg3x3Args) {
+	if a.planes <= 0 {
+		return
+	}
+	n := a.planes * a.h * a.w
+	if a.h < 2 || a.w < 2 || len(a.x) < n || len(a.y) < n || len(a.masks) != 3*((a.w+15)/16) {
+		panic(fmt.Sprintf("conv: 3×3 max pool of %d planes %d×%d over %d values into %d", a.planes, a.h, a.w, len(a.x), len(a.y)))
+	}
+	if k.avg3x3 {
+		max3x3Kernel(a)
+		return
+	}
+	max3x3Generic(a)
+}
+
+// max3x3Generic is the portable 3×3 max-pool kernel; see runMax3x3.
+func max3x3Generic(a *avg3x3Args) {
+	w, h := a.w, a.h
+	for p := range a.planes {
+		plane := a.x[p*h*w : (p+1)*h*w]
+		y := a.y[p*h*w : (p+1)*h*w]
+		for i := range h {
+			for j := range w {
+				m := float32(math.Inf(-1))
+				for r := max(i-1, 0); r <= min(i+1, h-1); r++ {
+					for c := max(j-1, 0); c <= min(j+1, w-1); c++ {
+						m = max(m, plane[r*w+c])
+					}
+				}
+				y[i*w+j] = m
 			}
 		}
 	}

@@ -104,6 +104,18 @@ type Poolable interface {
 func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, planes, threads int) {
 	pw := newPoolWalk(p)
 	lowest := lowestValue[T]()
+	if x32, ok := any(x).([]float32); ok && idx == nil && avg3x3(p) {
+		a := newAvg3x3Args(p.Axes[1].In, p.Axes[2].In, true)
+		y32 := any(y).([]float32)
+		k := activeRow.Load()
+		plane := a.h * a.w
+		parallel.For(threads, planes, func(lo, hi int) {
+			b := a
+			b.planes, b.x, b.y = hi-lo, x32[lo*plane:hi*plane], y32[lo*plane:hi*plane]
+			runMax3x3(k, &b)
+		})
+		return
+	}
 	if x32, ok := any(x).([]float32); ok && idx == nil && pool3s2Whole(pw) {
 		y32 := any(y).([]float32)
 		k := activeRow.Load()

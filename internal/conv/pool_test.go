@@ -454,3 +454,61 @@ func TestPool3s2RectKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestMax3x3Kernel checks the 3×3, unit-stride max-pool kernel of every row kernel against the
+// definition (maxima of the taps inside the plane, NaN if any is NaN) on planes from 2×2 to
+// 20×40, and that nothing past the outputs is written; MaxPool must take the kernel for them.
+func TestMax3x3Kernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for h := 2; h <= 20; h += 1 + rng.IntN(3) {
+		for w := 2; w <= 40; w += 1 + rng.IntN(4) {
+			planes := 1 + rng.IntN(3)
+			win := Window{In: h, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1, Ceil: rng.IntN(2) == 0}
+			win2 := win
+			win2.In = w
+			if !avg3x3(NewPoolGeometry([]Window{win, win2})) {
+				t.Fatalf("%d×%d: the 3×3 kernel does not take the pool", h, w)
+			}
+			x := randFloats(rng, planes*h*w)
+			for range 2 {
+				x[rng.IntN(len(x))] = float32(math.NaN())
+			}
+			for _, name := range RowKernels() {
+				a := newAvg3x3Args(h, w, true)
+				y := make([]float32, planes*h*w+16)
+				for i := range y {
+					y[i] = 7
+				}
+				a.planes, a.x, a.y = planes, x, y[:planes*h*w]
+				runMax3x3(findRowKernel(name), &a)
+				for p := range planes {
+					for i := range h {
+						for j := range w {
+							want, nan := float32(math.Inf(-1)), false
+							for r := i - 1; r <= i+1; r++ {
+								for c := j - 1; c <= j+1; c++ {
+									if r >= 0 && r < h && c >= 0 && c < w {
+										v := x[(p*h+r)*w+c]
+										nan = nan || v != v
+										if v > want {
+											want = v
+										}
+									}
+								}
+							}
+							got := y[(p*h+i)*w+j]
+							if nan != (got != got) || !nan && got != want {
+								t.Fatalf("%s %d×%d plane %d output (%d, %d) = %v, want %v", name, h, w, p, i, j, got, want)
+							}
+						}
+					}
+				}
+				for i, v := range y[planes*h*w:] {
+					if v != 7 {
+						t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
+					}
+				}
+			}
+		}
+	}
+}

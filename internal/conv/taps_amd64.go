@@ -66,6 +66,13 @@ func split2AVX512(p *splitArgs)
 //go:noescape
 func avg3x3Kernel(a *avg3x3Args)
 
+// max3x3Kernel is the 3×3, unit-stride max pool over the planes of avg3x3Args with AVX-512:
+// per 16 outputs of a row, up to nine loads merged into −Inf, their maxima, and NaN where any
+// of them is NaN.
+//
+//go:noescape
+func max3x3Kernel(a *avg3x3Args)
+
 // packPhasedAsm is packPhased (see phasedArgs) with AVX-512: per panel row, one zero-masked
 // load per segment, merged by OR, and one store.
 //

@@ -1268,3 +1268,121 @@ prNext:
 prDone:
 	VZEROUPPER
 	RET
+
+// func max3x3Kernel(a *avg3x3Args)
+//
+// The 3×3, unit-stride max pool over the planes of avg3x3Args (its divisors unused): per block
+// of 16 outputs, the left, centre and right loads of each row inside the plane merged into
+// −Inf under the block's masks, their maxima, and NaN wherever any loaded value is NaN.
+// Registers as in avg3x3Kernel; Z8 the maxima, K4 the lanes that saw a NaN, K5 scratch,
+// Z30 −Inf, Z31 NaN.
+TEXT ·max3x3Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R13
+	MOVQ avg3x3Args_y(R13), DI
+	MOVQ avg3x3Args_x(R13), SI
+	MOVQ avg3x3Args_planes(R13), CX
+	MOVQ avg3x3Args_h(R13), R8
+	MOVQ avg3x3Args_w(R13), R11
+	SHLQ $2, R11
+	MOVQ avg3x3Args_masks(R13), R9
+	MOVQ avg3x3Args_masks+8(R13), R10
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z30
+	MOVL $0x7fc00000, AX
+	VPBROADCASTD AX, Z31
+	TESTQ CX, CX
+	JLE  m3done
+
+m3plane:
+	XORQ DX, DX
+
+m3row:
+	XORQ R14, R14
+	TESTQ DX, DX
+	JZ   m3up
+	MOVQ SI, R14
+	SUBQ R11, R14
+
+m3up:
+	XORQ R15, R15
+	LEAQ 1(DX), AX
+	CMPQ AX, R8
+	JGE  m3down
+	LEAQ (SI)(R11*1), R15
+
+m3down:
+	XORQ AX, AX
+	XORQ BX, BX
+
+m3blk:
+	KMOVW   (R9)(AX*2), K1
+	KMOVW   2(R9)(AX*2), K2
+	KMOVW   4(R9)(AX*2), K3
+	VMOVAPS Z30, Z0
+	VMOVUPS -4(SI)(BX*1), K1, Z0
+	VMOVAPS Z30, Z1
+	VMOVUPS (SI)(BX*1), K2, Z1
+	VMOVAPS Z30, Z2
+	VMOVUPS 4(SI)(BX*1), K3, Z2
+	VMAXPS  Z1, Z0, Z8
+	VMAXPS  Z2, Z8, Z8
+	VCMPPS  $3, Z0, Z0, K4
+	VCMPPS  $3, Z1, Z1, K5
+	KORW    K5, K4, K4
+	VCMPPS  $3, Z2, Z2, K5
+	KORW    K5, K4, K4
+	TESTQ   R14, R14
+	JZ      m3noup
+	VMOVAPS Z30, Z0
+	VMOVUPS -4(R14)(BX*1), K1, Z0
+	VMOVAPS Z30, Z1
+	VMOVUPS (R14)(BX*1), K2, Z1
+	VMOVAPS Z30, Z2
+	VMOVUPS 4(R14)(BX*1), K3, Z2
+	VMAXPS  Z0, Z8, Z8
+	VMAXPS  Z1, Z8, Z8
+	VMAXPS  Z2, Z8, Z8
+	VCMPPS  $3, Z0, Z0, K5
+	KORW    K5, K4, K4
+	VCMPPS  $3, Z1, Z1, K5
+	KORW    K5, K4, K4
+	VCMPPS  $3, Z2, Z2, K5
+	KORW    K5, K4, K4
+
+m3noup:
+	TESTQ   R15, R15
+	JZ      m3nodown
+	VMOVAPS Z30, Z0
+	VMOVUPS -4(R15)(BX*1), K1, Z0
+	VMOVAPS Z30, Z1
+	VMOVUPS (R15)(BX*1), K2, Z1
+	VMOVAPS Z30, Z2
+	VMOVUPS 4(R15)(BX*1), K3, Z2
+	VMAXPS  Z0, Z8, Z8
+	VMAXPS  Z1, Z8, Z8
+	VMAXPS  Z2, Z8, Z8
+	VCMPPS  $3, Z0, Z0, K5
+	KORW    K5, K4, K4
+	VCMPPS  $3, Z1, Z1, K5
+	KORW    K5, K4, K4
+	VCMPPS  $3, Z2, Z2, K5
+	KORW    K5, K4, K4
+
+m3nodown:
+	VMOVAPS Z31, K4, Z8
+	VMOVUPS Z8, K2, (DI)(BX*1)
+	ADDQ    $64, BX
+	ADDQ    $3, AX
+	CMPQ    AX, R10
+	JLT     m3blk
+	ADDQ    R11, SI
+	ADDQ    R11, DI
+	INCQ    DX
+	CMPQ    DX, R8
+	JLT     m3row
+	DECQ    CX
+	JNZ     m3plane
+
+m3done:
+	VZEROUPPER
+	RET

@@ -46,3 +46,7 @@ func avg3x3Kernel(a *avg3x3Args) { avg3x3Generic(a) }
 // pool3s2RectKernel stands in for the assembly rectangle kernel (rowKernel.pool3s2 is false
 // everywhere here).
 func pool3s2RectKernel(a *pool3s2RectArgs) { pool3s2RectGeneric(a) }
+
+// max3x3Kernel stands in for the assembly 3×3 max-pool kernel (rowKernel.avg3x3 is false
+// everywhere here).
+func max3x3Kernel(a *avg3x3Args) { max3x3Generic(a) }
