@@ -51,8 +51,12 @@ func (a Algorithm) String() string {
 // Choose picks the algorithm for g from its size-independent fields only (channels, group,
 // kernel, strides, pads), so that it can be decided once when a model is planned. Winograd is
 // chosen for 3×3 unit-stride layers of at least winoMinChannels input and output channels, and
-// Stem for layers of at most stemMaxChannels input channels and 16 or more output channels,
-// when the active row kernel has their vector kernels.
+// Stem for layers of at most stemMaxChannels input channels and either 16 output channels or
+// a horizontal stride of 4, when the active row kernel has their vector kernels. Wider stems of
+// strides 1 and 2 go to im2col, whose phased packing (phased.go) beats the stem kernel's
+// transpositions there (one thread, GFLOP/s: resnet18's 7×7/2 167 vs 158, squeezenet1_1's 3×3/2
+// 148 vs 108, shufflenet's 116 vs 64; mobilenet_v3's 16 channels 83 vs 103, alexnet's 11×11/4
+// 143 vs 138 and at two threads 229 vs 252).
 func Choose(g Geometry) Algorithm {
 	switch {
 	case g.Depthwise():
@@ -61,7 +65,7 @@ func Choose(g Geometry) Algorithm {
 		return Pointwise
 	case winogradShape(g) && g.C >= winoMinChannels && g.M >= winoMinChannels && activeRow.Load().winograd:
 		return Winograd
-	case stemShape(g) && g.M >= 16 && activeRow.Load().stem:
+	case stemShape(g) && (g.M == 16 || g.SW == 4) && activeRow.Load().stem:
 		return Stem
 	}
 	return Im2col

@@ -274,8 +274,10 @@ func TestChoose(t *testing.T) {
 		}
 	}
 	// With the vector kernels: Winograd for 3×3 unit-stride layers of 16 channels or more,
-	// Stem for first layers; the portable row kernel keeps im2col for both.
-	wide, stem := square(16, 9, 16, 3, 1, 1, 1), square(3, 224, 64, 7, 2, 3, 1)
+	// Stem for first layers of 16 channels or of stride 4 (wider ones of stride 2 pack faster
+	// by phased im2col); the portable row kernel keeps im2col for all.
+	wide := square(16, 9, 16, 3, 1, 1, 1)
+	stem16, stem4, stem64 := square(3, 224, 16, 3, 2, 1, 1), square(3, 224, 64, 11, 4, 2, 1), square(3, 224, 64, 7, 2, 3, 1)
 	for _, rk := range RowKernels() {
 		restore, _ := UseRowKernel(rk)
 		k := activeRow.Load()
@@ -286,11 +288,13 @@ func TestChoose(t *testing.T) {
 		if k.stem {
 			wantStem = Stem
 		}
-		if got := Choose(wide); got != wantWide {
-			t.Errorf("%s: Choose(%+v) = %v, want %v", rk, wide, got, wantWide)
-		}
-		if got := Choose(stem); got != wantStem {
-			t.Errorf("%s: Choose(%+v) = %v, want %v", rk, stem, got, wantStem)
+		for _, c := range []struct {
+			g    Geometry
+			want Algorithm
+		}{{wide, wantWide}, {stem16, wantStem}, {stem4, wantStem}, {stem64, Im2col}} {
+			if got := Choose(c.g); got != c.want {
+				t.Errorf("%s: Choose(%+v) = %v, want %v", rk, c.g, got, c.want)
+			}
 		}
 		restore()
 	}

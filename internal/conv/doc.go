@@ -44,7 +44,13 @@
 // Stem (stem.go) computes first layers, of at most four input channels, without packing: a tile
 // is 16 output pixels of a row by 16 output channels, the channels in the vector lanes, and each
 // tap multiplies the tap's 16 weights by each pixel's input value broadcast from a zero-padded
-// copy of the image (AVX-512 kernels for horizontal strides 1, 2 and 4).
+// copy of the image (AVX-512 kernels for horizontal strides 1, 2 and 4). Choose takes it for
+// 16 output channels and for stride 4; wider stems pack faster by phased im2col.
+//
+// Phased packing (phased.go): where the row kernel has it, im2col packs its 16-lane panels from a
+// zero-padded copy of the image split into column phases (the direct algorithm's layout), made by
+// each gemm task for the input rows of its columns (gemm.TaskPacker): every (tap, output-row
+// segment) piece of a panel is then one masked vector load, with no padding to test.
 //
 // The backward passes (runtime's Conv, decop's DecoupledConv) keep P or its gradient whole:
 // Geometry.Im2colRows stores rows of P and Geometry.Col2imRows, its adjoint, adds rows of dP back
