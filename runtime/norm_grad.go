@@ -162,6 +162,11 @@ func batchStats(threads int, x []float32, n, c, inner int, mean, variance []floa
 
 // sum64 adds x in float64 with four accumulators.
 func sum64(x []float32) float64 {
+	var s float64
+	if sum32Vec != nil && len(x) >= 16 {
+		n := len(x) &^ 15
+		s, x = sum32Vec(x, n), x[n:]
+	}
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
@@ -173,11 +178,24 @@ func sum64(x []float32) float64 {
 	for ; i < len(x); i++ {
 		s0 += float64(x[i])
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s + ((s0 + s1) + (s2 + s3))
 }
+
+// sqDev32Vec and dotCentered32Vec, if set, compute squaredDeviations64 and dotCentered64 16
+// values at a time (vecmath_amd64.go); the statistics of batch normalisation in training took a
+// tenth of a CNN9 step in these loops.
+var (
+	sqDev32Vec       func(x []float32, n int, m float64) float64
+	dotCentered32Vec func(dy, x []float32, n int, m float64) (sdy, sdyx float64)
+)
 
 // squaredDeviations64 returns Σ (x − m)² in float64.
 func squaredDeviations64(x []float32, m float64) float64 {
+	var s float64
+	if sqDev32Vec != nil && len(x) >= 16 {
+		n := len(x) &^ 15
+		s, x = sqDev32Vec(x, n, m), x[n:]
+	}
 	var s0, s1 float64
 	i := 0
 	for ; i+2 <= len(x); i += 2 {
@@ -189,7 +207,7 @@ func squaredDeviations64(x []float32, m float64) float64 {
 		d := float64(x[i]) - m
 		s0 += d * d
 	}
-	return s0 + s1
+	return s + (s0 + s1)
 }
 
 // Backward of the training-mode layer.
@@ -241,6 +259,11 @@ func (b *batchNormTrainGrad) Backward(rc *RunContext, g *GradArgs) error {
 // dotCentered64 returns Σ dy and Σ dy·(x − m) in float64.
 func dotCentered64(dy, x []float32, m float64) (sdy, sdyx float64) {
 	x = x[:len(dy)]
+	if dotCentered32Vec != nil && len(dy) >= 16 {
+		n := len(dy) &^ 15
+		sdy, sdyx = dotCentered32Vec(dy, x, n, m)
+		dy, x = dy[n:], x[n:]
+	}
 	var a0, a1, b0, b1 float64
 	i := 0
 	for ; i+2 <= len(dy); i += 2 {
@@ -255,7 +278,7 @@ func dotCentered64(dy, x []float32, m float64) (sdy, sdyx float64) {
 		a0 += d
 		b0 += d * (float64(x[i]) - m)
 	}
-	return a0 + a1, b0 + b1
+	return sdy + (a0 + a1), sdyx + (b0 + b1)
 }
 
 // channelLinear2 computes dx = k1[c]·dy + k2[c]·x + k3[c] over [N, C, inner].

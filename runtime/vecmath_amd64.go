@@ -65,6 +65,18 @@ func divInto32AVX512(dst, b []float32, x float32, n int)
 //go:noescape
 func sum32AVX512(x []float32, n int) float64
 
+// sqDev32AVX512 returns Σ (x[i] − m)² for i < n (n a multiple of 16) in float64, with two
+// vector accumulators (within float64 rounding of squaredDeviations64's loop).
+//
+//go:noescape
+func sqDev32AVX512(x []float32, n int, m float64) float64
+
+// dotCentered32AVX512 returns Σ dy[i] and Σ dy[i]·(x[i] − m) for i < n (n a multiple of 16) in
+// float64, with two vector accumulators each (within float64 rounding of dotCentered64's loop).
+//
+//go:noescape
+func dotCentered32AVX512(dy, x []float32, n int, m float64) (sdy, sdyx float64)
+
 // reluGrad32AVX512 sets dx[i] = dy[i] where y[i] > 0 and +0 elsewhere (NaN included) for i < n
 // (n a multiple of 16): the same bits as reluDerivative's loop.
 //
@@ -78,6 +90,7 @@ func init() {
 		binary32Vec = [numBinary32]func(dst, a, b []float32, n int){add32AVX512, sub32AVX512, mul32AVX512, div32AVX512}
 		divBy32Vec, divInto32Vec = divBy32AVX512, divInto32AVX512
 		sum32Vec = sum32AVX512
+		sqDev32Vec, dotCentered32Vec = sqDev32AVX512, dotCentered32AVX512
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512
 		hardSwish32Vec = hardSwish32AVX512

@@ -410,3 +410,85 @@ relugradloop:
 relugraddone:
 	VZEROUPPER
 	RET
+
+// HSUMPD sets X0's low lane to the sum of Z0's eight float64 lanes (clobbering Z1).
+#define HSUMPD \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPD Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPD X1, X0, X0; \
+	VPERMILPD $1, X0, X1; \
+	VADDSD X1, X0, X0
+
+// func sqDev32AVX512(x []float32, n int, m float64) float64
+//
+// Σ (x[i] − m)² for i < n (n a multiple of 16) in float64: eight-value halves widened with
+// VCVTPS2PD, centred, squared into two accumulators.
+TEXT ·sqDev32AVX512(SB), NOSPLIT, $0-48
+	MOVQ x_base+0(FP), SI
+	MOVQ n+24(FP), CX
+	VBROADCASTSD m+32(FP), Z8
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	SHRQ $4, CX
+	JEQ  sqdevreduce
+
+sqdevloop:
+	VCVTPS2PD (SI), Z4
+	VCVTPS2PD 32(SI), Z5
+	VSUBPD Z8, Z4, Z4
+	VSUBPD Z8, Z5, Z5
+	VFMADD231PD Z4, Z4, Z0
+	VFMADD231PD Z5, Z5, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JNE  sqdevloop
+
+sqdevreduce:
+	VADDPD Z1, Z0, Z0
+	HSUMPD
+	VZEROUPPER
+	MOVSD X0, ret+40(FP)
+	RET
+
+// func dotCentered32AVX512(dy, x []float32, n int, m float64) (sdy, sdyx float64)
+//
+// Σ dy[i] and Σ dy[i]·(x[i] − m) for i < n (n a multiple of 16) in float64, as sqDev32AVX512.
+TEXT ·dotCentered32AVX512(SB), NOSPLIT, $0-80
+	MOVQ dy_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ n+48(FP), CX
+	VBROADCASTSD m+56(FP), Z8
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	SHRQ $4, CX
+	JEQ  dotcreduce
+
+dotcloop:
+	VCVTPS2PD (DI), Z4
+	VCVTPS2PD 32(DI), Z5
+	VCVTPS2PD (SI), Z6
+	VCVTPS2PD 32(SI), Z7
+	VSUBPD Z8, Z6, Z6
+	VSUBPD Z8, Z7, Z7
+	VADDPD Z4, Z0, Z0
+	VADDPD Z5, Z1, Z1
+	VFMADD231PD Z6, Z4, Z2
+	VFMADD231PD Z7, Z5, Z3
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNE  dotcloop
+
+dotcreduce:
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	HSUMPD
+	MOVSD X0, sdy+64(FP)
+	VMOVAPD Z2, Z0
+	HSUMPD
+	MOVSD X0, sdyx+72(FP)
+	VZEROUPPER
+	RET

@@ -299,3 +299,35 @@ func TestVectorReluDerivative(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorBatchNormSums checks the float64 sums of batch normalisation's statistics (sum64,
+// squaredDeviations64, dotCentered64, vectorised where the CPU allows) against plain float64
+// loops, for lengths around the 16-value blocks.
+func TestVectorBatchNormSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	close := func(got, want float64) bool { return math.Abs(got-want) <= 1e-12*(1+math.Abs(want)) }
+	for n := 0; n < 100; n++ {
+		x, dy := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], dy[i] = float32(rng.NormFloat64()*3+1), float32(rng.NormFloat64())
+		}
+		m := rng.NormFloat64()
+		var s, sq, sdy, sdyx float64
+		for i := range x {
+			s += float64(x[i])
+			sq += (float64(x[i]) - m) * (float64(x[i]) - m)
+			sdy += float64(dy[i])
+			sdyx += float64(dy[i]) * (float64(x[i]) - m)
+		}
+		gotDy, gotDyx := dotCentered64(dy, x, m)
+		if got := sum64(x); !close(got, s) {
+			t.Fatalf("n=%d: sum64 = %v, want %v", n, got, s)
+		}
+		if got := squaredDeviations64(x, m); !close(got, sq) {
+			t.Fatalf("n=%d: squaredDeviations64 = %v, want %v", n, got, sq)
+		}
+		if !close(gotDy, sdy) || !close(gotDyx, sdyx) {
+			t.Fatalf("n=%d: dotCentered64 = %v, %v, want %v, %v", n, gotDy, gotDyx, sdy, sdyx)
+		}
+	}
+}
