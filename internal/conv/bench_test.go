@@ -121,6 +121,8 @@ var fewChannelLayers = []layer{
 	{"sq_expand3x3_48to192_13", square(48, 13, 192, 3, 1, 1, 1)},
 	{"sq_expand3x3_64to256_13", square(64, 13, 256, 3, 1, 1, 1)},
 	{"l1_3x3_64to64_56", square(64, 56, 64, 3, 1, 1, 1)},
+	{"inc_3x3_32to32_149", square(32, 149, 32, 3, 1, 0, 1)},
+	{"inc_3x3_32to64_147", square(32, 147, 64, 3, 1, 1, 1)},
 }
 
 // inceptionLayers are Inception-v3's factorised 1×7 and 7×1 convolutions at 17×17 (289 pixels,

@@ -50,8 +50,8 @@ func (a Algorithm) String() string {
 
 // Choose picks the algorithm for g from its size-independent fields only (channels, group,
 // kernel, strides, pads), so that it can be decided once when a model is planned. Winograd is
-// chosen for 3×3 unit-stride layers of at least winoMinChannels input and output channels, and
-// Stem for layers of at most stemMaxChannels input channels and either 16 output channels or
+// chosen for 3×3 unit-stride layers of at least winoMinInputs input and winoMinChannels output
+// channels, and Stem for layers of at most stemMaxChannels input channels and either 16 output channels or
 // a horizontal stride of 4, when the active row kernel has their vector kernels. Wider stems of
 // strides 1 and 2 go to im2col, whose phased packing (phased.go) beats the stem kernel's
 // transpositions there (one thread, GFLOP/s: resnet18's 7×7/2 167 vs 158, squeezenet1_1's 3×3/2
@@ -63,7 +63,7 @@ func Choose(g Geometry) Algorithm {
 		return Direct
 	case g.Pointwise():
 		return Pointwise
-	case winogradShape(g) && g.C >= winoMinChannels && g.M >= winoMinChannels && activeRow.Load().winograd:
+	case winogradShape(g) && g.C >= winoMinInputs && g.M >= winoMinChannels && activeRow.Load().winograd:
 		return Winograd
 	case stemShape(g) && (g.M == 16 || g.SW == 4) && activeRow.Load().stem:
 		return Stem

@@ -273,10 +273,10 @@ func TestChoose(t *testing.T) {
 			t.Errorf("Choose(%+v) = %v, want %v", c.g, got, c.want)
 		}
 	}
-	// With the vector kernels: Winograd for 3×3 unit-stride layers of 16 channels or more,
-	// Stem for first layers of 16 channels or of stride 4 (wider ones of stride 2 pack faster
-	// by phased im2col); the portable row kernel keeps im2col for all.
-	wide := square(16, 9, 16, 3, 1, 1, 1)
+	// With the vector kernels: Winograd for 3×3 unit-stride layers of 32 input and 16 output
+	// channels or more, Stem for first layers of 16 channels or of stride 4 (wider ones of
+	// stride 2 pack faster by phased im2col); the portable row kernel keeps im2col for all.
+	wide, few := square(32, 9, 16, 3, 1, 1, 1), square(16, 9, 64, 3, 1, 1, 1)
 	stem16, stem4, stem64 := square(3, 224, 16, 3, 2, 1, 1), square(3, 224, 64, 11, 4, 2, 1), square(3, 224, 64, 7, 2, 3, 1)
 	for _, rk := range RowKernels() {
 		restore, _ := UseRowKernel(rk)
@@ -291,7 +291,7 @@ func TestChoose(t *testing.T) {
 		for _, c := range []struct {
 			g    Geometry
 			want Algorithm
-		}{{wide, wantWide}, {stem16, wantStem}, {stem4, wantStem}, {stem64, Im2col}} {
+		}{{wide, wantWide}, {few, Im2col}, {stem16, wantStem}, {stem4, wantStem}, {stem64, Im2col}} {
 			if got := Choose(c.g); got != c.want {
 				t.Errorf("%s: Choose(%+v) = %v, want %v", rk, c.g, got, c.want)
 			}

@@ -50,9 +50,16 @@ var winoLanes = func() (t [64]int32) {
 	return t
 }()
 
-// winoMinChannels is the fewest input and output channels for which Choose picks Winograd: the
-// transforms cost per value what a handful of channels' multiply-adds do.
-const winoMinChannels = 16
+// winoMinChannels is the fewest output channels, and winoMinInputs the fewest input channels,
+// for which Choose picks Winograd: the transforms cost per value what a handful of channels'
+// multiply-adds do. With 16 input channels phased im2col is faster (squeezenet's 16→64 3×3 at
+// 55×55, one thread: 0.34 vs 0.41 ms; two: 0.22 vs 0.23), with 32 Winograd still is
+// (Inception-v3's 32→64 at 147×147: 3.97 vs 5.12 ms; squeezenet's 32→128 at 27×27: 0.29 vs
+// 0.31).
+const (
+	winoMinChannels = 16
+	winoMinInputs   = 32
+)
 
 // winoMinTiles is the fewest output tiles per block for which Forward runs a Winograd filter
 // as Winograd rather than im2col: with fewer, the 16 products are too thin to pay for
