@@ -15,10 +15,11 @@
 //   BX       first B panel; SI the distance to the second, in bytes (kc*64, also an A panel's size)
 //   CX       steps left, DX tiles left, DI *microArgs, R8 flags, R9 C row pointer, R10 ldc bytes
 //   R13      row bias pointer, R14 residual row pointer, R12 ldRes bytes, R11 rows of the pass
-// Each group of four steps prefetches the four lines of A that the group 64 steps on will read
-// (4 KiB ahead: the weights of a network's layers come from memory, not cache, and the two lines
-// per group 1 KiB ahead that this had before left resnet50 and Inception-v3 2-4 % slower at one
-// and two threads). Each step loads two B vectors and eight broadcasts for sixteen multiply-adds (a 16x16 tile
+// Each group of four steps prefetches the four lines of A that the group 128 steps on will read
+// (8 KiB ahead, a whole 128-deep A panel: the weights of a network's layers come from memory,
+// not cache; the two lines per group 1 KiB ahead that this had before left resnet50 and
+// Inception-v3 2-4 % slower at one and two threads, and 4 KiB resnet18's 512-channel 7×7
+// layers 3-5 % slower than 8). Each step loads two B vectors and eight broadcasts for sixteen multiply-adds (a 16x16 tile
 // takes seventeen loads for its sixteen), which keeps the FMA units busy rather than the loads.
 // Every accumulator sums its products in the same order as kern16x16z's, and the epilogue applies
 // the same operations in the same order, so the two kernels give identical bits.
@@ -121,13 +122,13 @@ wstart:
 	JLT  wtail
 
 wloop4:
-	PREFETCHT0 4096(AX)
+	PREFETCHT0 8192(AX)
 	WSTEP(0)
-	PREFETCHT0 4160(AX)
+	PREFETCHT0 8256(AX)
 	WSTEP(1)
-	PREFETCHT0 4224(AX)
+	PREFETCHT0 8320(AX)
 	WSTEP(2)
-	PREFETCHT0 4288(AX)
+	PREFETCHT0 8384(AX)
 	WSTEP(3)
 	ADDQ $256, AX
 	ADDQ $256, BX
