@@ -553,13 +553,26 @@ func concatWords[W word](rc *RunContext, y *Tensor, in []*Tensor, axis int) {
 	for i, x := range in {
 		srcs[i] = wordsOf[W](x)
 	}
-	parallel.For(moveThreads(rc, y.Len()), outer, func(lo, hi int) {
-		for o := lo; o < hi; o++ {
-			row := dst[o*rowLen : (o+1)*rowLen]
+	// The output in equal flat ranges, one per worker, each copied piece by piece: with one
+	// image (outer = 1) a split by rows would leave all but one worker idle, and at two threads
+	// the one copying read half its inputs from the other core's cache (GoogLeNet's concats:
+	// 0.18 ms at one thread, 0.45 at two).
+	total := outer * rowLen
+	if total == 0 {
+		return
+	}
+	threads := moveThreads(rc, total)
+	parallel.For(threads, threads, func(w0, w1 int) {
+		lo, hi := w0*total/threads, w1*total/threads
+		for o := lo / rowLen; o*rowLen < hi; o++ {
+			row, at := dst[o*rowLen:(o+1)*rowLen], o*rowLen
 			for i, x := range in {
 				n := x.shape[axis] * inner
-				copy(row, srcs[i][o*n:(o+1)*n])
-				row = row[n:]
+				a, b := max(lo-at, 0), min(hi-at, n)
+				if a < b {
+					copy(row[a:b], srcs[i][o*n+a:o*n+b])
+				}
+				row, at = row[n:], at+n
 			}
 		}
 	})

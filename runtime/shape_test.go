@@ -990,3 +990,25 @@ func TestPadOfZeros(t *testing.T) {
 		shpCheckEqual(t, "Pad of zeros "+mode, ns.mustRun(t)[0], shpExpect(x, x.Shape(), idx, nil))
 	}
 }
+
+// TestConcatLargeThreads checks Concat on tensors large enough to be copied by several threads
+// (split into flat ranges of the output that cut inputs and rows anywhere), one image and two,
+// against the reference.
+func TestConcatLargeThreads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, batch := range []int{1, 2} {
+		for _, threads := range []int{2, 3} {
+			var ins []*runtime.Tensor
+			var owner, local []int
+			for k, c := range []int{37, 64, 5} {
+				ins = append(ins, shpRandom(rng, runtime.Float32, []int{batch, c, 29, 31}))
+				for i := range c {
+					owner, local = append(owner, k), append(local, i)
+				}
+			}
+			outShape := []int{batch, len(owner), 29, 31}
+			got := nodeSpec{op: "Concat", opset: 13, attrs: shpAttrs(attrInt("axis", 1)), inputs: ins}.mustRun(t, runtime.WithThreads(threads))[0]
+			shpCheckEqual(t, fmt.Sprintf("Concat batch %d threads %d", batch, threads), got, shpConcatRef(ins, outShape, 1, owner, local))
+		}
+	}
+}
