@@ -77,6 +77,13 @@ func sqDev32AVX512(x []float32, n int, m float64) float64
 //go:noescape
 func dotCentered32AVX512(dy, x []float32, n int, m float64) (sdy, sdyx float64)
 
+// maxPool2x2GradAVX512 is maxPool2x2Grad (see maxPool2x2GradArgs) with AVX-512: per 16
+// windows, the four positions as the even and odd lanes of the two rows, the first maximum's
+// position by compares, and the gradient added back in row order.
+//
+//go:noescape
+func maxPool2x2GradAVX512(a *maxPool2x2GradArgs)
+
 // reluGrad32AVX512 sets dx[i] = dy[i] where y[i] > 0 and +0 elsewhere (NaN included) for i < n
 // (n a multiple of 16): the same bits as reluDerivative's loop.
 //
@@ -91,6 +98,7 @@ func init() {
 		divBy32Vec, divInto32Vec = divBy32AVX512, divInto32AVX512
 		sum32Vec = sum32AVX512
 		sqDev32Vec, dotCentered32Vec = sqDev32AVX512, dotCentered32AVX512
+		maxPool2x2GradVec = maxPool2x2GradAVX512
 		sigmoid32Vec = sigmoid32AVX512
 		erf32Vec = erf32AVX512
 		hardSwish32Vec = hardSwish32AVX512

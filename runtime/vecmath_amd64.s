@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "go_asm.h"
 
 // Constants of the float32 exponential, broadcast from memory.
 DATA expHi<>+0(SB)/4, $88.7                 // above: e^x overflows float32
@@ -490,5 +491,217 @@ dotcreduce:
 	VMOVAPD Z2, Z0
 	HSUMPD
 	MOVSD X0, sdyx+72(FP)
+	VZEROUPPER
+	RET
+
+// Lane tables of maxPool2x2GradAVX512: the even and odd lanes of two zmm tables, and the
+// interleaving of two (lanes 0..7 of each, then 8..15).
+DATA mpEvens<>+0(SB)/4, $0
+DATA mpEvens<>+4(SB)/4, $2
+DATA mpEvens<>+8(SB)/4, $4
+DATA mpEvens<>+12(SB)/4, $6
+DATA mpEvens<>+16(SB)/4, $8
+DATA mpEvens<>+20(SB)/4, $10
+DATA mpEvens<>+24(SB)/4, $12
+DATA mpEvens<>+28(SB)/4, $14
+DATA mpEvens<>+32(SB)/4, $16
+DATA mpEvens<>+36(SB)/4, $18
+DATA mpEvens<>+40(SB)/4, $20
+DATA mpEvens<>+44(SB)/4, $22
+DATA mpEvens<>+48(SB)/4, $24
+DATA mpEvens<>+52(SB)/4, $26
+DATA mpEvens<>+56(SB)/4, $28
+DATA mpEvens<>+60(SB)/4, $30
+GLOBL mpEvens<>(SB), RODATA|NOPTR, $64
+DATA mpOdds<>+0(SB)/4, $1
+DATA mpOdds<>+4(SB)/4, $3
+DATA mpOdds<>+8(SB)/4, $5
+DATA mpOdds<>+12(SB)/4, $7
+DATA mpOdds<>+16(SB)/4, $9
+DATA mpOdds<>+20(SB)/4, $11
+DATA mpOdds<>+24(SB)/4, $13
+DATA mpOdds<>+28(SB)/4, $15
+DATA mpOdds<>+32(SB)/4, $17
+DATA mpOdds<>+36(SB)/4, $19
+DATA mpOdds<>+40(SB)/4, $21
+DATA mpOdds<>+44(SB)/4, $23
+DATA mpOdds<>+48(SB)/4, $25
+DATA mpOdds<>+52(SB)/4, $27
+DATA mpOdds<>+56(SB)/4, $29
+DATA mpOdds<>+60(SB)/4, $31
+GLOBL mpOdds<>(SB), RODATA|NOPTR, $64
+DATA mpZipLo<>+0(SB)/4, $0
+DATA mpZipLo<>+4(SB)/4, $16
+DATA mpZipLo<>+8(SB)/4, $1
+DATA mpZipLo<>+12(SB)/4, $17
+DATA mpZipLo<>+16(SB)/4, $2
+DATA mpZipLo<>+20(SB)/4, $18
+DATA mpZipLo<>+24(SB)/4, $3
+DATA mpZipLo<>+28(SB)/4, $19
+DATA mpZipLo<>+32(SB)/4, $4
+DATA mpZipLo<>+36(SB)/4, $20
+DATA mpZipLo<>+40(SB)/4, $5
+DATA mpZipLo<>+44(SB)/4, $21
+DATA mpZipLo<>+48(SB)/4, $6
+DATA mpZipLo<>+52(SB)/4, $22
+DATA mpZipLo<>+56(SB)/4, $7
+DATA mpZipLo<>+60(SB)/4, $23
+GLOBL mpZipLo<>(SB), RODATA|NOPTR, $64
+DATA mpZipHi<>+0(SB)/4, $8
+DATA mpZipHi<>+4(SB)/4, $24
+DATA mpZipHi<>+8(SB)/4, $9
+DATA mpZipHi<>+12(SB)/4, $25
+DATA mpZipHi<>+16(SB)/4, $10
+DATA mpZipHi<>+20(SB)/4, $26
+DATA mpZipHi<>+24(SB)/4, $11
+DATA mpZipHi<>+28(SB)/4, $27
+DATA mpZipHi<>+32(SB)/4, $12
+DATA mpZipHi<>+36(SB)/4, $28
+DATA mpZipHi<>+40(SB)/4, $13
+DATA mpZipHi<>+44(SB)/4, $29
+DATA mpZipHi<>+48(SB)/4, $14
+DATA mpZipHi<>+52(SB)/4, $30
+DATA mpZipHi<>+56(SB)/4, $15
+DATA mpZipHi<>+60(SB)/4, $31
+GLOBL mpZipHi<>(SB), RODATA|NOPTR, $64
+
+// MPSELECT(v, k) makes window position k (its lane index in Z-register k) the maximum where v
+// beats the maximum so far Z8: v > Z8, or v NaN and Z8 not (the first maximum wins ties).
+#define MPSELECT(v, k) \
+	VCMPPS    $0x1E, Z8, v, K4; \
+	VCMPPS    $3, v, v, K5; \
+	VCMPPS    $3, Z8, Z8, K6; \
+	KANDNW    K5, K6, K5; \
+	KORW      K5, K4, K4; \
+	VMOVAPS   v, K4, Z8; \
+	VMOVDQA32 k, K4, Z9
+
+// MPADD(off, ptr, mask, v) adds v to the 16 values at off(ptr) under mask.
+#define MPADD(off, ptr, mask, v) \
+	VMOVUPS.Z off(ptr), mask, Z17; \
+	VADDPS    v, Z17, Z17; \
+	VMOVUPS   Z17, mask, off(ptr)
+
+// func maxPool2x2GradAVX512(a *maxPool2x2GradArgs)
+//
+// Per plane, output row and block of 16 outputs: the two input rows' 32 values (masked to the
+// block's 2n), their even and odd lanes (the four window positions), the first maximum's
+// position per lane, the gradient split by position, interleaved back into row order and added
+// to dx. Registers: R15 args, R14 plane, R11 output row, SI/R8 the input rows, R9/R10 the dx
+// rows, DI dy, CX outputs left in the row; K1/K2 the input lanes of the block's two halves, K3
+// its outputs; Z8 the maxima, Z9 their positions (0..3), Z22..Z25 the positions 0..3.
+TEXT ·maxPool2x2GradAVX512(SB), NOSPLIT, $0-8
+	MOVQ      a+0(FP), R15
+	VMOVDQU32 mpEvens<>(SB), Z28
+	VMOVDQU32 mpOdds<>(SB), Z29
+	VMOVDQU32 mpZipLo<>(SB), Z26
+	VMOVDQU32 mpZipHi<>(SB), Z27
+	VPXORD    Z22, Z22, Z22
+	MOVL      $1, AX
+	VPBROADCASTD AX, Z23
+	MOVL      $2, AX
+	VPBROADCASTD AX, Z24
+	MOVL      $3, AX
+	VPBROADCASTD AX, Z25
+	XORQ      R14, R14
+
+mpplane:
+	CMPQ R14, maxPool2x2GradArgs_planes(R15)
+	JGE  mpdone
+	XORQ R11, R11
+
+mprow:
+	CMPQ R11, maxPool2x2GradArgs_oh(R15)
+	JGE  mpnextplane
+	// AX = plane·inLen + 2r·w: the window rows' start in x and dx.
+	MOVQ  maxPool2x2GradArgs_inLen(R15), AX
+	IMULQ R14, AX
+	MOVQ  maxPool2x2GradArgs_w(R15), BX
+	IMULQ R11, BX
+	LEAQ  (AX)(BX*2), AX
+	MOVQ  maxPool2x2GradArgs_w(R15), BX
+	MOVQ  maxPool2x2GradArgs_x(R15), SI
+	LEAQ  (SI)(AX*4), SI
+	LEAQ  (SI)(BX*4), R8
+	MOVQ  maxPool2x2GradArgs_dx(R15), R9
+	LEAQ  (R9)(AX*4), R9
+	LEAQ  (R9)(BX*4), R10
+	// DI = dy + 4·(plane·oh + r)·ow.
+	MOVQ  maxPool2x2GradArgs_oh(R15), AX
+	IMULQ R14, AX
+	ADDQ  R11, AX
+	IMULQ maxPool2x2GradArgs_ow(R15), AX
+	MOVQ  maxPool2x2GradArgs_dy(R15), DI
+	LEAQ  (DI)(AX*4), DI
+	MOVQ  maxPool2x2GradArgs_ow(R15), CX
+
+mpblk:
+	MOVQ  CX, AX
+	CMPQ  AX, $16
+	JLE   mpn
+	MOVQ  $16, AX
+
+mpn:
+	MOVL  $-1, BX
+	BZHIL AX, BX, DX
+	KMOVW DX, K3
+	LEAQ  (AX)(AX*1), DX
+	BZHIL DX, BX, DX
+	KMOVW DX, K1
+	SHRL  $16, DX
+	KMOVW DX, K2
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z 64(R8), K2, Z3
+	VMOVAPS   Z0, Z4
+	VPERMT2PS Z1, Z28, Z4
+	VMOVAPS   Z0, Z5
+	VPERMT2PS Z1, Z29, Z5
+	VMOVAPS   Z2, Z6
+	VPERMT2PS Z3, Z28, Z6
+	VMOVAPS   Z2, Z7
+	VPERMT2PS Z3, Z29, Z7
+	VMOVAPS   Z4, Z8
+	VPXORD    Z9, Z9, Z9
+	MPSELECT(Z5, Z23)
+	MPSELECT(Z6, Z24)
+	MPSELECT(Z7, Z25)
+	VMOVUPS.Z (DI), K3, Z10
+	VPCMPEQD  Z22, Z9, K4
+	VMOVAPS.Z Z10, K4, Z11
+	VPCMPEQD  Z23, Z9, K4
+	VMOVAPS.Z Z10, K4, Z12
+	VPCMPEQD  Z24, Z9, K4
+	VMOVAPS.Z Z10, K4, Z13
+	VPCMPEQD  Z25, Z9, K4
+	VMOVAPS.Z Z10, K4, Z14
+	VMOVAPS   Z11, Z15
+	VPERMT2PS Z12, Z26, Z15
+	VMOVAPS   Z11, Z16
+	VPERMT2PS Z12, Z27, Z16
+	MPADD(0, R9, K1, Z15)
+	MPADD(64, R9, K2, Z16)
+	VMOVAPS   Z13, Z15
+	VPERMT2PS Z14, Z26, Z15
+	VMOVAPS   Z13, Z16
+	VPERMT2PS Z14, Z27, Z16
+	MPADD(0, R10, K1, Z15)
+	MPADD(64, R10, K2, Z16)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $128, R10
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JG   mpblk
+	INCQ R11
+	JMP  mprow
+
+mpnextplane:
+	INCQ R14
+	JMP  mpplane
+
+mpdone:
 	VZEROUPPER
 	RET

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/dcnet-go/dcnet/internal/conv"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -328,6 +329,53 @@ func TestVectorBatchNormSums(t *testing.T) {
 		}
 		if !close(gotDy, sdy) || !close(gotDyx, sdyx) {
 			t.Fatalf("n=%d: dotCentered64 = %v, %v, want %v, %v", n, gotDy, gotDyx, sdy, sdyx)
+		}
+	}
+}
+
+// TestVectorMaxPool2x2Grad checks the vector 2×2 max-pool gradient against the scalar
+// maxPlane2x2 bit for bit, on planes from 2×2 to 40×40 (odd sizes leave a row and a column out
+// of every window), with ties (values drawn from a few levels) and NaNs.
+func TestVectorMaxPool2x2Grad(t *testing.T) {
+	if maxPool2x2GradVec == nil {
+		t.Skip("no vector kernel on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(63, 64))
+	for h := 2; h <= 40; h += 1 + rng.IntN(5) {
+		for w := 2; w <= 40; w += 1 + rng.IntN(5) {
+			planes := 1 + rng.IntN(3)
+			win := []conv.Window{{In: h, K: 2, Stride: 2, Dilation: 1}, {In: w, K: 2, Stride: 2, Dilation: 1}}
+			s := newPoolSpans(conv.NewPoolGeometry(win))
+			if !s.pairs {
+				t.Fatalf("%d×%d: not a pairs geometry", h, w)
+			}
+			oh, ow := len(s.spans[1]), len(s.spans[2])
+			x := make([]float32, planes*h*w)
+			for i := range x {
+				x[i] = float32(rng.IntN(4)) - 1.5
+				if rng.IntN(50) == 0 {
+					x[i] = float32(math.NaN())
+				}
+			}
+			dy := make([]float32, planes*oh*ow)
+			for i := range dy {
+				dy[i] = float32(rng.NormFloat64())
+			}
+			got, want := make([]float32, len(x)+16), make([]float32, len(x))
+			for p := range planes {
+				s.maxPlane2x2(x[p*h*w:(p+1)*h*w], dy[p*oh*ow:(p+1)*oh*ow], want[p*h*w:(p+1)*h*w])
+			}
+			maxPool2x2GradPlanes(s, x, dy, got[:len(x)], 0, planes)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%d×%d, %d planes: dx[%d] = %v, want %v", h, w, planes, i, got[i], want[i])
+				}
+			}
+			for i, v := range got[len(x):] {
+				if v != 0 {
+					t.Fatalf("%d×%d: wrote past dx at %d", h, w, i)
+				}
+			}
 		}
 	}
 }
