@@ -82,7 +82,9 @@
 // MaxPool and AveragePool share the window arithmetic (OutSize, AutoPad) and run over planes of
 // up to three spatial axes (PoolGeometry); each output's window is clipped to the input once per
 // axis, so the inner loops never test for padding. For float32, 3×3 stride-2 max pooling runs a
-// vector row kernel (pool3s2), 2×2 stride-2 max pooling a vector kernel over whole planes
-// (pool2s2), and unit-stride max and average pooling run separably over whole planes, one long
-// vector pass per tap (verticalPasses, horizontalPasses).
+// vector row kernel (pool3s2; over all rows of a run of planes in one call when every window
+// lies inside the plane), 2×2 stride-2 max pooling a vector kernel over whole planes
+// (pool2s2), 3×3 unit-stride max and average pooling with one value of padding a vector kernel
+// over runs of planes (avgpool3.go), and other unit-stride pools run separably over whole
+// planes, one long vector pass per tap (verticalPasses, horizontalPasses).
 package conv
