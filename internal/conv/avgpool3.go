@@ -3,6 +3,8 @@ package conv
 import (
 	"fmt"
 	"math"
+
+	"github.com/dcnet-go/dcnet/internal/parallel"
 )
 
 // The 3×3 average pool with unit stride and one value of padding on every side keeps the plane's
@@ -70,19 +72,41 @@ func newAvg3x3Args(h, w int, countPad bool) avg3x3Args {
 
 // runAvg3x3 checks the bounds of a and runs the kernel k has, or the portable one.
 func runAvg3x3(k *rowKernel, a *avg3x3Args) {
-	if a.planes <= 0 {
+	if !a.valid("average", true) {
 		return
-	}
-	n := a.planes * a.h * a.w
-	if a.h < 2 || a.w < 2 || len(a.x) < n || len(a.y) < n || len(a.masks) != 3*((a.w+15)/16) ||
-		len(a.divFirst) < a.w || len(a.divMid) < a.w || len(a.divLast) < a.w {
-		panic(fmt.Sprintf("conv: 3×3 average pool of %d planes %d×%d over %d values into %d", a.planes, a.h, a.w, len(a.x), len(a.y)))
 	}
 	if k.avg3x3 {
 		avg3x3Kernel(a)
 		return
 	}
 	avg3x3Generic(a)
+}
+
+// valid reports whether a has planes to pool, and panics if its slices are too short for
+// them (the divisors checked only where they are used, for the average).
+func (a *avg3x3Args) valid(pool string, divisors bool) bool {
+	if a.planes <= 0 {
+		return false
+	}
+	n := a.planes * a.h * a.w
+	if a.h < 2 || a.w < 2 || len(a.x) < n || len(a.y) < n || len(a.masks) != 3*((a.w+15)/16) ||
+		divisors && (len(a.divFirst) < a.w || len(a.divMid) < a.w || len(a.divLast) < a.w) {
+		panic(fmt.Sprintf("conv: 3×3 %s pool of %d planes %d×%d over %d values into %d", pool, a.planes, a.h, a.w, len(a.x), len(a.y)))
+	}
+	return true
+}
+
+// pool3x3Planes runs run (runAvg3x3 or runMax3x3) over the planes of x: [planes, H, W] into y
+// for a pool that avg3x3 accepts, the planes spread over the threads.
+func pool3x3Planes(p PoolGeometry, x, y []float32, planes, threads int, countPad bool, run func(*rowKernel, *avg3x3Args)) {
+	a := newAvg3x3Args(p.Axes[1].In, p.Axes[2].In, countPad)
+	k := activeRow.Load()
+	plane := a.h * a.w
+	parallel.For(threads, planes, func(lo, hi int) {
+		b := a
+		b.planes, b.x, b.y = hi-lo, x[lo*plane:hi*plane], y[lo*plane:hi*plane]
+		run(k, &b)
+	})
 }
 
 // avg3x3Generic is the portable kernel; see avg3x3Args.
@@ -117,12 +141,8 @@ func avg3x3Generic(a *avg3x3Args) {
 // in rows i-1..i+1 and columns j-1..j+1 that lie inside the plane, NaN if any of them is NaN
 // (the divisors of a are unused).
 func runMax3x3(k *rowKernel, a *avg3x3Args) {
-	if a.planes <= 0 {
+	if !a.valid("max", false) {
 		return
-	}
-	n := a.planes * a.h * a.w
-	if a.h < 2 || a.w < 2 || len(a.x) < n || len(a.y) < n || len(a.masks) != 3*((a.w+15)/16) {
-		panic(fmt.Sprintf("conv: 3×3 max pool of %d planes %d×%d over %d values into %d", a.planes, a.h, a.w, len(a.x), len(a.y)))
 	}
 	if k.avg3x3 {
 		max3x3Kernel(a)

@@ -105,15 +105,7 @@ func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, p
 	pw := newPoolWalk(p)
 	lowest := lowestValue[T]()
 	if x32, ok := any(x).([]float32); ok && idx == nil && avg3x3(p) {
-		a := newAvg3x3Args(p.Axes[1].In, p.Axes[2].In, true)
-		y32 := any(y).([]float32)
-		k := activeRow.Load()
-		plane := a.h * a.w
-		parallel.For(threads, planes, func(lo, hi int) {
-			b := a
-			b.planes, b.x, b.y = hi-lo, x32[lo*plane:hi*plane], y32[lo*plane:hi*plane]
-			runMax3x3(k, &b)
-		})
+		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, true, runMax3x3)
 		return
 	}
 	if x32, ok := any(x).([]float32); ok && idx == nil && pool3s2Whole(pw) {
@@ -308,7 +300,7 @@ func maxPoolPlane32(pw *poolWalk, xp, yp []float32, colMax *[]float32) {
 	poolRows(pw, yp, func(yrow []float32, a, b span) {
 		if fast && a.hi-a.lo == 1 && b.lo == 0 && b.hi == 3 {
 			row := (a.start*pw.h + b.start) * pw.w
-			maxPool3s2Row(pw, yrow, xp[row:row+pw.w], xp[row+pw.w:row+2*pw.w], xp[row+2*pw.w:row+3*pw.w])
+			maxPool3s2Row(pw, yrow, xp, row)
 			return
 		}
 		for i := range yrow {
@@ -380,16 +372,21 @@ func pool3s2(pw *poolWalk) bool {
 }
 
 // maxPool3s2Row computes one output row of a 3×3, stride-2 max pool whose three input rows
-// x0, x1, x2 lie inside the plane: the interior outputs by the vector kernel (see
-// pool3s2Args), the border ones here.
-func maxPool3s2Row(pw *poolWalk, yrow, x0, x1, x2 []float32) {
+// start at xp[row] and lie inside the plane: the interior outputs by the rectangle kernel (one
+// row), the border ones by maxPool3s2Border.
+func maxPool3s2Row(pw *poolWalk, yrow, xp []float32, row int) {
 	l, r := pw.interior[0], pw.interior[1]
 	if r > l {
-		start := 2*l - pw.axes[2].PadBegin
-		pool3s2Asm(&pool3s2Args{y: yrow[l:r], x0: x0[start:], x1: x1[start:], x2: x2[start:], n: r - l})
+		start := row + 2*l - pw.axes[2].PadBegin
+		runPool3s2Rect(activeRow.Load(), &pool3s2RectArgs{y: yrow[l:r], x: xp[start:], n: r - l, rows: 1, planes: 1,
+			xRow: pw.w, yRow: r - l})
 	}
-	// The border outputs over the three rows at once (max is exact and order-free: the builtin
-	// gives NaN for any NaN and +0 for ±0, whatever the order).
+	maxPool3s2Border(pw, yrow, xp[row:row+pw.w], xp[row+pw.w:row+2*pw.w], xp[row+2*pw.w:row+3*pw.w])
+}
+
+// maxPool3s2Border computes the border outputs of a row over its three input rows at once (max
+// is exact and order-free: the builtin gives NaN for any NaN and +0 for ±0, whatever the order).
+func maxPool3s2Border(pw *poolWalk, yrow, x0, x1, x2 []float32) {
 	for _, ow := range pw.border {
 		c := pw.sw[ow]
 		m := float32(math.Inf(-1))
@@ -401,23 +398,13 @@ func maxPool3s2Row(pw *poolWalk, yrow, x0, x1, x2 []float32) {
 	}
 }
 
-// pool3s2Args is the contract of the 3×3, stride-2 max-pool row kernel: for o < n,
-//
-//	y[o] = max over r < 3, k < 3 of xr[2o + k]
-//
-// reading xr[0 : 2n+1] only (the last, partial block of 16 outputs with masked loads); NaN
-// propagates.
-type pool3s2Args struct {
-	y, x0, x1, x2 []float32
-	n             int
-}
-
-// pool3s2RectArgs is the contract of the 3×3, stride-2 max-pool rectangle kernel: the row
-// kernel (pool3s2Args) over rows r < rows of planes p < planes,
+// pool3s2RectArgs is the contract of the 3×3, stride-2 max-pool kernel: for rows r < rows of
+// planes p < planes and o < n,
 //
 //	y[p·yPlane + r·yRow + o] = max over i < 3, k < 3 of x[p·xPlane + (2r+i)·xRow + 2o + k]
 //
-// for o < n; NaN propagates. Pools whose windows all lie inside the planes run as one call
+// NaN propagating; the last, partial block of 16 outputs of a row reads its input columns with
+// masked loads, nothing past column 2n. Pools whose windows all lie inside the planes run as one call
 // per thread instead of one per output row (Inception-v3's 17×17 → 8×8 pool over 768 planes:
 // 6144 calls).
 type pool3s2RectArgs struct {
@@ -454,26 +441,13 @@ func pool3s2RectGeneric(a *pool3s2RectArgs) {
 	for p := range a.planes {
 		for r := range a.rows {
 			x0 := a.x[p*a.xPlane+2*r*a.xRow:]
-			pool3s2Generic(&pool3s2Args{y: a.y[p*a.yPlane+r*a.yRow:], x0: x0, x1: x0[a.xRow:], x2: x0[2*a.xRow:], n: a.n})
+			x1, x2 := x0[a.xRow:], x0[2*a.xRow:]
+			for o := range a.n {
+				i := 2 * o
+				a.y[p*a.yPlane+r*a.yRow+o] = max(x0[i], x0[i+1], x0[i+2], x1[i], x1[i+1], x1[i+2], x2[i], x2[i+1], x2[i+2])
+			}
 		}
 	}
-}
-
-// pool3s2Generic is the portable row kernel; see pool3s2Args.
-func pool3s2Generic(a *pool3s2Args) {
-	for o := range a.n {
-		i := 2 * o
-		a.y[o] = max(a.x0[i], a.x0[i+1], a.x0[i+2], a.x1[i], a.x1[i+1], a.x1[i+2], a.x2[i], a.x2[i+1], a.x2[i+2])
-	}
-}
-
-// pool3s2Asm checks the bounds of a and runs the vector kernel.
-func pool3s2Asm(a *pool3s2Args) {
-	need := 2*a.n + 1
-	if a.n < 0 || len(a.y) < a.n || len(a.x0) < need || len(a.x1) < need || len(a.x2) < need {
-		panic(fmt.Sprintf("conv: 3×3 stride-2 max pool of %d outputs over rows of %d, %d, %d values", a.n, len(a.x0), len(a.x1), len(a.x2)))
-	}
-	pool3s2Kernel(a)
 }
 
 // maxAcross32 is maxRow for a float32 row of column maxima. With unit stride the interior
@@ -643,15 +617,7 @@ func lowestValue[T Poolable]() T {
 // (countPad false). p must pass Check.
 func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, planes, threads int) {
 	if x32, ok := any(x).([]float32); ok && avg3x3(p) {
-		a := newAvg3x3Args(p.Axes[1].In, p.Axes[2].In, countPad)
-		y32 := any(y).([]float32)
-		k := activeRow.Load()
-		plane := a.h * a.w
-		parallel.For(threads, planes, func(lo, hi int) {
-			b := a
-			b.planes, b.x, b.y = hi-lo, x32[lo*plane:hi*plane], y32[lo*plane:hi*plane]
-			runAvg3x3(k, &b)
-		})
+		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, countPad, runAvg3x3)
 		return
 	}
 	pw := newPoolWalk(p)

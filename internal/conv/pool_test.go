@@ -248,37 +248,6 @@ func testMaxPoolFloat32FastPath(t *testing.T) {
 	}
 }
 
-// TestPool3s2Kernel compares the 3×3, stride-2 max-pool row kernel with the portable one for
-// every output count up to three blocks (whole blocks and every partial tail), with NaNs, on
-// rows exactly as long as the contract allows.
-func TestPool3s2Kernel(t *testing.T) {
-	if !activeRow.Load().pool3s2 {
-		t.Skip("the active row kernel has no max-pool row kernel")
-	}
-	rng := rand.New(rand.NewPCG(91, 92))
-	for n := range 49 {
-		var rows [3][]float32
-		for r := range rows {
-			rows[r] = randFloats(rng, 2*n+1)
-			for i := range rows[r] {
-				if rng.IntN(40) == 0 {
-					rows[r][i] = float32(math.NaN())
-				}
-			}
-		}
-		want := make([]float32, n+1)
-		got := make([]float32, n+1)
-		want[n], got[n] = 7, 7
-		pool3s2Generic(&pool3s2Args{y: want, x0: rows[0], x1: rows[1], x2: rows[2], n: n})
-		pool3s2Asm(&pool3s2Args{y: got, x0: rows[0], x1: rows[1], x2: rows[2], n: n})
-		for i := range want {
-			if a, b := got[i], want[i]; a != b && !(a != a && b != b) {
-				t.Fatalf("n = %d: y[%d] = %v, want %v", n, i, a, b)
-			}
-		}
-	}
-}
-
 // TestAveragePoolStride1 compares the float32 whole-plane average pool (unit strides) with
 // the float64 row-by-row path on the same values: 3×3 and 5×5 windows with "same", no and
 // uneven padding, with and without counting the padding, on planes narrower and wider than a

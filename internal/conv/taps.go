@@ -91,7 +91,7 @@ type rowKernel struct {
 	// blocked says whether dwAsm runs the channel-blocked depthwise convolution
 	// (depthwise.go).
 	blocked bool
-	// pool3s2 says whether pool3s2Kernel runs 3×3, stride-2 max pooling rows (pool.go).
+	// pool3s2 says whether pool3s2RectKernel runs 3×3, stride-2 max pooling (pool.go).
 	pool3s2 bool
 	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max pooling planes (pool.go).
 	pool2s2 bool

@@ -98,18 +98,13 @@ func dwAsm(a *dwArgs)
 //go:noescape
 func pool2s2Kernel(a *pool2s2Args)
 
-// pool3s2RectKernel runs pool3s2Kernel's blocks over the rows and planes of
-// pool3s2RectArgs in one call.
+// pool3s2RectKernel is the 3×3, stride-2 max-pool kernel of pool3s2RectArgs with AVX-512: per
+// 16 outputs, the column maxima of the three rows over 34 columns, then the even, odd and
+// next-even columns picked by two-table permutes and folded; the last outputs of a row under
+// masks.
 //
 //go:noescape
 func pool3s2RectKernel(a *pool3s2RectArgs)
-
-// pool3s2Kernel is the 3×3, stride-2 max-pool row kernel of pool3s2Args with AVX-512: per 16
-// outputs, the column maxima of the three rows over 34 columns, then the even, odd and
-// next-even columns picked by two-table permutes and folded.
-//
-//go:noescape
-func pool3s2Kernel(a *pool3s2Args)
 
 // winoInAsm is the Winograd input transform of winoInArgs with AVX-512: per row of a segment,
 // four two-table permutes pick the tiles' four columns, then 32 additions and subtractions

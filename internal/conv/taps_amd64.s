@@ -703,7 +703,7 @@ GLOBL oddsIdx<>(SB), RODATA|NOPTR, $64
 	VMOVUPS.Z off(R9), K3, Z2; \
 	MAX3NAN(Z0, Z1, Z2, D)
 
-// POOLPERMUTE sets Z17 to the 16 outputs from Z10..Z13 (see pool3s2Kernel).
+// POOLPERMUTE sets Z17 to the 16 outputs from Z10..Z13 (see pool3s2RectKernel).
 #define POOLPERMUTE \
 	VMOVAPS Z10, Z14; \
 	VPERMT2PS Z11, Z28, Z14; \
@@ -723,68 +723,6 @@ GLOBL oddsIdx<>(SB), RODATA|NOPTR, $64
 	BZHIQ BX, R11, AX; \
 	KMOVW AX, K3
 
-// func pool3s2Kernel(a *pool3s2Args)
-//
-// Registers: SI, R8, R9 the three rows (32 values per block), DI y (16 per block), CX blocks
-// left; Z10, Z11 the column maxima of columns 0-15, 16-31 of the block, Z12, Z13 those of
-// columns 2-17, 18-33; Z14, Z15, Z16 the columns 0, 2, ..., 30, then 1, 3, ..., 31, then
-// 2, 4, ..., 32 (two-table permutes); Z28 and Z29 the even and odd lane indices, Z31 NaN.
-// The last n mod 16 outputs read columns 0 to 2·(n mod 16) of their block only: each of the
-// four loads takes the lanes below that bound (K3), and the store the outputs (K4).
-TEXT ·pool3s2Kernel(SB), NOSPLIT, $0-8
-	MOVQ a+0(FP), DX
-	MOVQ pool3s2Args_y(DX), DI
-	MOVQ pool3s2Args_x0(DX), SI
-	MOVQ pool3s2Args_x1(DX), R8
-	MOVQ pool3s2Args_x2(DX), R9
-	MOVQ pool3s2Args_n(DX), CX
-	VMOVUPS evensIdx<>(SB), Z28
-	VMOVUPS oddsIdx<>(SB), Z29
-	MOVL $0x7fc00000, AX
-	VPBROADCASTD AX, Z31
-	MOVQ $16, R10
-	MOVQ $-1, R11
-pool3s2Block:
-	CMPQ CX, $16
-	JLT pool3s2Tail
-	COLMAX(0, Z10)
-	COLMAX(64, Z11)
-	COLMAX(8, Z12)
-	COLMAX(72, Z13)
-	POOLPERMUTE
-	VMOVUPS Z17, (DI)
-	ADDQ $128, SI
-	ADDQ $128, R8
-	ADDQ $128, R9
-	ADDQ $64, DI
-	SUBQ $16, CX
-	JMP pool3s2Block
-
-pool3s2Tail:
-	TESTQ CX, CX
-	JLE pool3s2Done
-	// Valid columns: 0 to 2·CX; a load at column c takes 2·CX + 1 − c lanes.
-	LEAQ 1(CX)(CX*1), DX
-	MOVQ DX, BX
-	LANEMASK
-	COLMAXMASKED(0, Z10)
-	LEAQ -16(DX), BX
-	LANEMASK
-	COLMAXMASKED(64, Z11)
-	LEAQ -2(DX), BX
-	LANEMASK
-	COLMAXMASKED(8, Z12)
-	LEAQ -18(DX), BX
-	LANEMASK
-	COLMAXMASKED(72, Z13)
-	POOLPERMUTE
-	BZHIQ CX, R11, AX
-	KMOVW AX, K4
-	VMOVUPS Z17, K4, (DI)
-
-pool3s2Done:
-	VZEROUPPER
-	RET
 
 // MAX2NAN sets D = max(A, B), NaN where either is NaN (VMAXPS alone would return its second
 // source), using K1; Z31 holds NaNs.
@@ -1053,6 +991,19 @@ s5done:
 	VZEROUPPER
 	RET
 
+// A3LOAD(r) loads the left, centre and right values of the row at r under the block's masks
+// K1..K3 into Z3..Z5 (zeros elsewhere), and A3ZERO stands in for a row outside the plane
+// (avg3x3Kernel).
+#define A3LOAD(r) \
+	VMOVUPS.Z -4(r)(BX*1), K1, Z3; \
+	VMOVUPS.Z (r)(BX*1), K2, Z4; \
+	VMOVUPS.Z 4(r)(BX*1), K3, Z5
+
+#define A3ZERO \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5
+
 // func avg3x3Kernel(a *avg3x3Args)
 //
 // Per plane, per row i, per block of 16 columns: for each of the left, centre and right
@@ -1116,15 +1067,11 @@ a3blk:
 	VMOVUPS.Z 4(SI)(BX*1), K3, Z2
 	TESTQ     R14, R14
 	JZ        a3noup
-	VMOVUPS.Z -4(R14)(BX*1), K1, Z3
-	VMOVUPS.Z (R14)(BX*1), K2, Z4
-	VMOVUPS.Z 4(R14)(BX*1), K3, Z5
+	A3LOAD(R14)
 	JMP       a3sumup
 
 a3noup:
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
+	A3ZERO
 
 a3sumup:
 	VADDPS    Z0, Z3, Z0
@@ -1132,15 +1079,11 @@ a3sumup:
 	VADDPS    Z2, Z5, Z2
 	TESTQ     R15, R15
 	JZ        a3nodown
-	VMOVUPS.Z -4(R15)(BX*1), K1, Z3
-	VMOVUPS.Z (R15)(BX*1), K2, Z4
-	VMOVUPS.Z 4(R15)(BX*1), K3, Z5
+	A3LOAD(R15)
 	JMP       a3sumdown
 
 a3nodown:
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
+	A3ZERO
 
 a3sumdown:
 	VADDPS    Z3, Z0, Z0
@@ -1169,10 +1112,15 @@ a3done:
 
 // func pool3s2RectKernel(a *pool3s2RectArgs)
 //
-// pool3s2Kernel's row loop run over a rectangle of rows in a run of planes: per output row the
-// three input rows start at x + 4·xoff (xoff advancing 2·xRow per row, and to the next plane's
-// first row after the last), the outputs at y + 4·yoff. Registers as in pool3s2Kernel, and R15
-// args, R12 xoff, R13 yoff (bytes), R14 rows left in the plane, X7 planes left.
+// Per output row of a rectangle of rows in a run of planes: the three input rows start at
+// x + 4·xoff (xoff advancing 2·xRow per row, and to the next plane's first row after the last),
+// the outputs at y + 4·yoff; R15 args, R12 xoff, R13 yoff (bytes), R14 rows left in the plane,
+// X7 planes left. Within a row, SI, R8, R9 are the three rows (32 values per block), DI y (16
+// per block), CX blocks left; Z10, Z11 the column maxima of columns 0-15, 16-31 of the block, Z12, Z13 those of
+// columns 2-17, 18-33; Z14, Z15, Z16 the columns 0, 2, ..., 30, then 1, 3, ..., 31, then
+// 2, 4, ..., 32 (two-table permutes); Z28 and Z29 the even and odd lane indices, Z31 NaN.
+// The last n mod 16 outputs read columns 0 to 2·(n mod 16) of their block only: each of the
+// four loads takes the lanes below that bound (K3), and the store the outputs (K4).
 TEXT ·pool3s2RectKernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
 	VMOVUPS evensIdx<>(SB), Z28
@@ -1269,6 +1217,25 @@ prDone:
 	VZEROUPPER
 	RET
 
+// M3ROW folds the row at r (left, centre and right loads under K1..K3, merged into −Inf) into
+// the maxima Z8 and the NaN lanes K4 of max3x3Kernel.
+#define M3ROW(r) \
+	VMOVAPS Z30, Z0; \
+	VMOVUPS -4(r)(BX*1), K1, Z0; \
+	VMOVAPS Z30, Z1; \
+	VMOVUPS (r)(BX*1), K2, Z1; \
+	VMOVAPS Z30, Z2; \
+	VMOVUPS 4(r)(BX*1), K3, Z2; \
+	VMAXPS  Z0, Z8, Z8; \
+	VMAXPS  Z1, Z8, Z8; \
+	VMAXPS  Z2, Z8, Z8; \
+	VCMPPS  $3, Z0, Z0, K5; \
+	KORW    K5, K4, K4; \
+	VCMPPS  $3, Z1, Z1, K5; \
+	KORW    K5, K4, K4; \
+	VCMPPS  $3, Z2, Z2, K5; \
+	KORW    K5, K4, K4
+
 // func max3x3Kernel(a *avg3x3Args)
 //
 // The 3×3, unit-stride max pool over the planes of avg3x3Args (its divisors unused): per block
@@ -1333,40 +1300,12 @@ m3blk:
 	KORW    K5, K4, K4
 	TESTQ   R14, R14
 	JZ      m3noup
-	VMOVAPS Z30, Z0
-	VMOVUPS -4(R14)(BX*1), K1, Z0
-	VMOVAPS Z30, Z1
-	VMOVUPS (R14)(BX*1), K2, Z1
-	VMOVAPS Z30, Z2
-	VMOVUPS 4(R14)(BX*1), K3, Z2
-	VMAXPS  Z0, Z8, Z8
-	VMAXPS  Z1, Z8, Z8
-	VMAXPS  Z2, Z8, Z8
-	VCMPPS  $3, Z0, Z0, K5
-	KORW    K5, K4, K4
-	VCMPPS  $3, Z1, Z1, K5
-	KORW    K5, K4, K4
-	VCMPPS  $3, Z2, Z2, K5
-	KORW    K5, K4, K4
+	M3ROW(R14)
 
 m3noup:
 	TESTQ   R15, R15
 	JZ      m3nodown
-	VMOVAPS Z30, Z0
-	VMOVUPS -4(R15)(BX*1), K1, Z0
-	VMOVAPS Z30, Z1
-	VMOVUPS (R15)(BX*1), K2, Z1
-	VMOVAPS Z30, Z2
-	VMOVUPS 4(R15)(BX*1), K3, Z2
-	VMAXPS  Z0, Z8, Z8
-	VMAXPS  Z1, Z8, Z8
-	VMAXPS  Z2, Z8, Z8
-	VCMPPS  $3, Z0, Z0, K5
-	KORW    K5, K4, K4
-	VCMPPS  $3, Z1, Z1, K5
-	KORW    K5, K4, K4
-	VCMPPS  $3, Z2, Z2, K5
-	KORW    K5, K4, K4
+	M3ROW(R15)
 
 m3nodown:
 	VMOVAPS Z31, K4, Z8

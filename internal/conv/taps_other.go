@@ -13,10 +13,6 @@ func evens16Asm(a *evensArgs) { evensGeneric(a) }
 // (rowKernel.blocked is false everywhere).
 func dwAsm(a *dwArgs) { dwGeneric(a) }
 
-// pool3s2Kernel stands in for the assembly max-pool row kernel (rowKernel.pool3s2 is false
-// everywhere here).
-func pool3s2Kernel(a *pool3s2Args) { pool3s2Generic(a) }
-
 // winoInAsm, winoOutAsm and winoGradAsm stand in for the assembly Winograd transforms (rowKernel.winograd is
 // false everywhere here).
 func winoInAsm(a *winoInArgs)               { winoInGeneric(a) }
