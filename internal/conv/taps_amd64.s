@@ -999,6 +999,17 @@ s5done:
 	VMOVUPS.Z (r)(BX*1), K2, Z4; \
 	VMOVUPS.Z 4(r)(BX*1), K3, Z5
 
+// A3ARGS loads the avg3x3Args at R13 into the registers of avg3x3Kernel and max3x3Kernel.
+#define A3ARGS \
+	MOVQ avg3x3Args_y(R13), DI; \
+	MOVQ avg3x3Args_x(R13), SI; \
+	MOVQ avg3x3Args_planes(R13), CX; \
+	MOVQ avg3x3Args_h(R13), R8; \
+	MOVQ avg3x3Args_w(R13), R11; \
+	SHLQ $2, R11; \
+	MOVQ avg3x3Args_masks(R13), R9; \
+	MOVQ avg3x3Args_masks+8(R13), R10
+
 #define A3ZERO \
 	VPXORD Z3, Z3, Z3; \
 	VPXORD Z4, Z4, Z4; \
@@ -1009,19 +1020,12 @@ s5done:
 // Per plane, per row i, per block of 16 columns: for each of the left, centre and right
 // shifts, the column sums (above + centre) + below under the block's masks (zeros for a row
 // outside the plane: R14, R15 nil), then (left + centre) + right and one division by the
-// row's divisors. Registers: R13 args,
-// SI centre row, DI output row, R14/R15 rows above/below, R12 divisors, R8 h, R11 row bytes,
-// R9 masks, R10 3·blocks, AX mask index, BX byte offset of the block, DX row i, CX planes left.
+// row's divisors. Registers: R13 args, SI centre row, DI output row, R14/R15 rows above/below,
+// R12 divisors, R8 h, R11 row bytes, R9 masks, R10 3·blocks, AX mask index, BX byte offset of
+// the block, DX row i, CX planes left.
 TEXT ·avg3x3Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R13
-	MOVQ avg3x3Args_y(R13), DI
-	MOVQ avg3x3Args_x(R13), SI
-	MOVQ avg3x3Args_planes(R13), CX
-	MOVQ avg3x3Args_h(R13), R8
-	MOVQ avg3x3Args_w(R13), R11
-	SHLQ $2, R11
-	MOVQ avg3x3Args_masks(R13), R9
-	MOVQ avg3x3Args_masks+8(R13), R10
+	A3ARGS
 	TESTQ CX, CX
 	JLE  a3done
 
@@ -1245,14 +1249,7 @@ prDone:
 // Z30 −Inf, Z31 NaN.
 TEXT ·max3x3Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R13
-	MOVQ avg3x3Args_y(R13), DI
-	MOVQ avg3x3Args_x(R13), SI
-	MOVQ avg3x3Args_planes(R13), CX
-	MOVQ avg3x3Args_h(R13), R8
-	MOVQ avg3x3Args_w(R13), R11
-	SHLQ $2, R11
-	MOVQ avg3x3Args_masks(R13), R9
-	MOVQ avg3x3Args_masks+8(R13), R10
+	A3ARGS
 	MOVL $0xff800000, AX
 	VPBROADCASTD AX, Z30
 	MOVL $0x7fc00000, AX
