@@ -98,9 +98,9 @@ type phasedPlan struct {
 }
 
 // phasedPays reports whether g's patch panels are better packed from a padded copy: the row
-// kernel has the vector packer, the copy has a layout (directFits), and writing it costs at
-// most half of what packing writes (a 1×1 strided layer reads a quarter of its input, which
-// the copy would write whole).
+// kernel has the vector packer, the copy has a layout (directFits), and it holds no more values
+// than the patch matrix (a 1×1 stride-2 layer reads a quarter of its input, which the copy would
+// write whole; resnet18's 3×3/2 layers, whose copies hold about half as many, gain 25–30 %).
 func phasedPays(g Geometry) bool {
 	if !activeRow.Load().phased || !directFits(g) {
 		return false
