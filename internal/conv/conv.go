@@ -51,12 +51,12 @@ func (a Algorithm) String() string {
 // Choose picks the algorithm for g from its size-independent fields only (channels, group,
 // kernel, strides, pads), so that it can be decided once when a model is planned. Winograd is
 // chosen for 3×3 unit-stride layers of at least winoMinInputs input and winoMinChannels output
-// channels, and Stem for layers of at most stemMaxChannels input channels and either 16 output channels or
-// a horizontal stride of 4, when the active row kernel has their vector kernels. Wider stems of
-// strides 1 and 2 go to im2col, whose phased packing (phased.go) beats the stem kernel's
-// transpositions there (one thread, GFLOP/s: resnet18's 7×7/2 167 vs 158, squeezenet1_1's 3×3/2
-// 148 vs 108, shufflenet's 116 vs 64; mobilenet_v3's 16 channels 83 vs 103, alexnet's 11×11/4
-// 143 vs 138 and at two threads 229 vs 252).
+// channels, and Stem for layers of at most stemMaxChannels input channels and either 16 output
+// channels or a horizontal stride of 4, when the active row kernel has their vector kernels.
+// Wider stems of strides 1 and 2 go to im2col, whose phased packing (phased.go) beats the stem
+// kernel's transpositions there (one thread, GFLOP/s: resnet18's 7×7/2 167 vs 158,
+// squeezenet1_1's 3×3/2 148 vs 108, shufflenet's 116 vs 64; mobilenet_v3's 16 channels 83 vs
+// 103, alexnet's 11×11/4 143 vs 138 and at two threads 229 vs 252).
 func Choose(g Geometry) Algorithm {
 	switch {
 	case g.Depthwise():
@@ -337,11 +337,14 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 	outer, inner := splitThreads(items, threads)
 	inLen, outLen := g.InputLen(), g.OutputLen()
 	cgLen, mg, k, ohw := g.CG()*g.H*g.W, g.MG(), g.K(), g.OutHW()
+	// The panel tables serve the per-piece packers only, which a phased packer never reaches
+	// through PackB's table path.
 	var tables *PanelTables
 	var phased *phasedPlan
 	if f.algo != Pointwise {
-		tables = f.panelTables(g)
-		phased = f.phasedPlan(g)
+		if phased = f.phasedPlan(g); phased == nil {
+			tables = f.panelTables(g)
+		}
 	}
 	parallel.ForEach(outer, items, func(_, it int) {
 		n, gi := it/g.Group, it%g.Group

@@ -102,12 +102,12 @@ type Poolable interface {
 // colMajor, column-major (the first spatial axis fastest). A window that covers padding only
 // yields the type's lowest value (−Inf for floats) and index −1. p must pass Check.
 func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, planes, threads int) {
-	pw := newPoolWalk(p)
-	lowest := lowestValue[T]()
 	if x32, ok := any(x).([]float32); ok && idx == nil && avg3x3(p) {
 		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, true, runMax3x3)
 		return
 	}
+	pw := newPoolWalk(p)
+	lowest := lowestValue[T]()
 	if x32, ok := any(x).([]float32); ok && idx == nil && pool3s2Whole(pw) {
 		y32 := any(y).([]float32)
 		k := activeRow.Load()
