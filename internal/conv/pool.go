@@ -102,8 +102,8 @@ type Poolable interface {
 // colMajor, column-major (the first spatial axis fastest). A window that covers padding only
 // yields the type's lowest value (−Inf for floats) and index −1. p must pass Check.
 func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, planes, threads int) {
-	if x32, ok := any(x).([]float32); ok && idx == nil && avg3x3(p) {
-		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, true, runMax3x3)
+	if x32, ok := any(x).([]float32); ok && idx == nil && pool3x3Same(p) {
+		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, false, false)
 		return
 	}
 	pw := newPoolWalk(p)
@@ -616,8 +616,8 @@ func lowestValue[T Poolable]() T {
 // count), else only taps inside the input count. A window without any input yields 0 or NaN
 // (countPad false). p must pass Check.
 func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, planes, threads int) {
-	if x32, ok := any(x).([]float32); ok && avg3x3(p) {
-		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, countPad, runAvg3x3)
+	if x32, ok := any(x).([]float32); ok && pool3x3Same(p) {
+		pool3x3Planes(p, x32, any(y).([]float32), planes, threads, true, countPad)
 		return
 	}
 	pw := newPoolWalk(p)

@@ -322,7 +322,7 @@ func TestAvg3x3Kernel(t *testing.T) {
 		for w := 2; w <= 40; w += 1 + rng.IntN(4) {
 			planes := 1 + rng.IntN(3)
 			win := []Window{{In: h, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1}, {In: w, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1}}
-			if !avg3x3(NewPoolGeometry(win)) {
+			if !pool3x3Same(NewPoolGeometry(win)) {
 				t.Fatalf("%d×%d: the 3×3 path does not apply", h, w)
 			}
 			x32 := randFloats(rng, planes*h*w)
@@ -338,7 +338,8 @@ func TestAvg3x3Kernel(t *testing.T) {
 				}
 				var portable []float32
 				for _, name := range RowKernels() {
-					a := newAvg3x3Args(h, w, countPad)
+					a := newPool3x3Args(h, w)
+					a.setDivisors(countPad)
 					y := make([]float32, planes*h*w+16)
 					for i := range y {
 						y[i] = 7
@@ -435,7 +436,7 @@ func TestMax3x3Kernel(t *testing.T) {
 			win := Window{In: h, K: 3, Stride: 1, Dilation: 1, PadBegin: 1, PadEnd: 1, Ceil: rng.IntN(2) == 0}
 			win2 := win
 			win2.In = w
-			if !avg3x3(NewPoolGeometry([]Window{win, win2})) {
+			if !pool3x3Same(NewPoolGeometry([]Window{win, win2})) {
 				t.Fatalf("%d×%d: the 3×3 kernel does not take the pool", h, w)
 			}
 			x := randFloats(rng, planes*h*w)
@@ -443,7 +444,7 @@ func TestMax3x3Kernel(t *testing.T) {
 				x[rng.IntN(len(x))] = float32(math.NaN())
 			}
 			for _, name := range RowKernels() {
-				a := newAvg3x3Args(h, w, true)
+				a := newPool3x3Args(h, w)
 				y := make([]float32, planes*h*w+16)
 				for i := range y {
 					y[i] = 7

@@ -81,9 +81,9 @@ type rowKernel struct {
 	// phased says whether packPhasedAsm packs patch panels from a padded copy (see
 	// phasedArgs, phased.go).
 	phased bool
-	// avg3x3 says whether avg3x3Kernel runs 3×3, unit-stride average pooling planes
-	// (avgpool3.go).
-	avg3x3 bool
+	// pool3x3 says whether avg3x3Kernel and max3x3Kernel run 3×3, unit-stride average and max
+	// pooling over runs of planes (avgpool3.go).
+	pool3x3 bool
 	// evens16 says whether evens16Asm packs stride-2 patch rows of 16 lanes (see evensArgs,
 	// packer.go); a flag rather than a function value, so that the arguments, passed by
 	// pointer to a direct call, stay on the stack.

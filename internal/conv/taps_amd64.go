@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX512, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, avg3x3: true, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, pool3x3: true, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -60,18 +60,18 @@ func split2AVX2(p *splitArgs)
 //go:noescape
 func split2AVX512(p *splitArgs)
 
-// avg3x3Kernel is the 3×3 average-pool kernel of avg3x3Args with AVX-512: per 16 outputs of a
+// avg3x3Kernel is the 3×3 average-pool kernel of pool3x3Args with AVX-512: per 16 outputs of a
 // row, up to nine zero-masked loads, eight additions and one division.
 //
 //go:noescape
-func avg3x3Kernel(a *avg3x3Args)
+func avg3x3Kernel(a *pool3x3Args)
 
-// max3x3Kernel is the 3×3, unit-stride max pool over the planes of avg3x3Args with AVX-512:
+// max3x3Kernel is the 3×3, unit-stride max pool over the planes of pool3x3Args with AVX-512:
 // per 16 outputs of a row, up to nine loads merged into −Inf, their maxima, and NaN where any
 // of them is NaN.
 //
 //go:noescape
-func max3x3Kernel(a *avg3x3Args)
+func max3x3Kernel(a *pool3x3Args)
 
 // packPhasedAsm is packPhased (see phasedArgs) with AVX-512: per panel row, one zero-masked
 // load per segment, merged by OR, and one store.

@@ -999,23 +999,23 @@ s5done:
 	VMOVUPS.Z (r)(BX*1), K2, Z4; \
 	VMOVUPS.Z 4(r)(BX*1), K3, Z5
 
-// A3ARGS loads the avg3x3Args at R13 into the registers of avg3x3Kernel and max3x3Kernel.
+// A3ARGS loads the pool3x3Args at R13 into the registers of avg3x3Kernel and max3x3Kernel.
 #define A3ARGS \
-	MOVQ avg3x3Args_y(R13), DI; \
-	MOVQ avg3x3Args_x(R13), SI; \
-	MOVQ avg3x3Args_planes(R13), CX; \
-	MOVQ avg3x3Args_h(R13), R8; \
-	MOVQ avg3x3Args_w(R13), R11; \
+	MOVQ pool3x3Args_y(R13), DI; \
+	MOVQ pool3x3Args_x(R13), SI; \
+	MOVQ pool3x3Args_planes(R13), CX; \
+	MOVQ pool3x3Args_h(R13), R8; \
+	MOVQ pool3x3Args_w(R13), R11; \
 	SHLQ $2, R11; \
-	MOVQ avg3x3Args_masks(R13), R9; \
-	MOVQ avg3x3Args_masks+8(R13), R10
+	MOVQ pool3x3Args_masks(R13), R9; \
+	MOVQ pool3x3Args_masks+8(R13), R10
 
 #define A3ZERO \
 	VPXORD Z3, Z3, Z3; \
 	VPXORD Z4, Z4, Z4; \
 	VPXORD Z5, Z5, Z5
 
-// func avg3x3Kernel(a *avg3x3Args)
+// func avg3x3Kernel(a *pool3x3Args)
 //
 // Per plane, per row i, per block of 16 columns: for each of the left, centre and right
 // shifts, the column sums (above + centre) + below under the block's masks (zeros for a row
@@ -1047,18 +1047,17 @@ a3up:
 	LEAQ (SI)(R11*1), R15
 
 a3down:
-	MOVQ  avg3x3Args_divMid(R13), R12
-	TESTQ DX, DX
-	JNZ   a3notfirst
-	MOVQ  avg3x3Args_divFirst(R13), R12
+	// The first and last rows (no row above or below) divide by divEdge, the others by divMid.
+	MOVQ  pool3x3Args_divMid(R13), R12
+	TESTQ R14, R14
+	JZ    a3edge
+	TESTQ R15, R15
+	JNZ   a3divided
 
-a3notfirst:
-	LEAQ 1(DX), AX
-	CMPQ AX, R8
-	JNE  a3notlast
-	MOVQ avg3x3Args_divLast(R13), R12
+a3edge:
+	MOVQ pool3x3Args_divEdge(R13), R12
 
-a3notlast:
+a3divided:
 	XORQ AX, AX
 	XORQ BX, BX
 
@@ -1240,9 +1239,9 @@ prDone:
 	VCMPPS  $3, Z2, Z2, K5; \
 	KORW    K5, K4, K4
 
-// func max3x3Kernel(a *avg3x3Args)
+// func max3x3Kernel(a *pool3x3Args)
 //
-// The 3×3, unit-stride max pool over the planes of avg3x3Args (its divisors unused): per block
+// The 3×3, unit-stride max pool over the planes of pool3x3Args (no divisors): per block
 // of 16 outputs, the left, centre and right loads of each row inside the plane merged into
 // −Inf under the block's masks, their maxima, and NaN wherever any loaded value is NaN.
 // Registers as in avg3x3Kernel; Z8 the maxima, K4 the lanes that saw a NaN, K5 scratch,

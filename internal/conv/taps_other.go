@@ -35,14 +35,14 @@ func stemKernel4(a *stemArgs) { stemGeneric(a, 4) }
 // here).
 func packPhasedAsm(a *phasedArgs) { packPhasedGeneric(a) }
 
-// avg3x3Kernel stands in for the assembly 3×3 average-pool kernel (rowKernel.avg3x3 is false
+// avg3x3Kernel stands in for the assembly 3×3 average-pool kernel (rowKernel.pool3x3 is false
 // everywhere here).
-func avg3x3Kernel(a *avg3x3Args) { avg3x3Generic(a) }
+func avg3x3Kernel(a *pool3x3Args) { avg3x3Generic(a) }
 
 // pool3s2RectKernel stands in for the assembly rectangle kernel (rowKernel.pool3s2 is false
 // everywhere here).
 func pool3s2RectKernel(a *pool3s2RectArgs) { pool3s2RectGeneric(a) }
 
-// max3x3Kernel stands in for the assembly 3×3 max-pool kernel (rowKernel.avg3x3 is false
+// max3x3Kernel stands in for the assembly 3×3 max-pool kernel (rowKernel.pool3x3 is false
 // everywhere here).
-func max3x3Kernel(a *avg3x3Args) { max3x3Generic(a) }
+func max3x3Kernel(a *pool3x3Args) { max3x3Generic(a) }
