@@ -62,23 +62,7 @@ func (p *poolGrad) Backward(rc *RunContext, g *GradArgs) error {
 			return rc.Errorf("backward: element type %v is not supported (FLOAT only)", x.dtype)
 		}
 		xs := x.Float32s()
-		if w.pairs && maxPool2x2GradVec != nil {
-			parallel.For(threads, planes, func(lo, hi int) {
-				maxPool2x2GradPlanes(w, xs, dys, dxs, lo, hi)
-			})
-			g.DIn[0] = dx
-			return nil
-		}
-		parallel.For(threads, planes, func(lo, hi int) {
-			for pl := lo; pl < hi; pl++ {
-				x, dy, dx := xs[pl*w.inLen:(pl+1)*w.inLen], dys[pl*w.outLen:(pl+1)*w.outLen], dxs[pl*w.inLen:(pl+1)*w.inLen]
-				if w.pairs {
-					w.maxPlane2x2(x, dy, dx)
-				} else {
-					w.maxPlane(x, dy, dx)
-				}
-			}
-		})
+		parallel.For(threads, planes, func(lo, hi int) { w.maxPlanes(xs, dys, dxs, lo, hi) })
 	} else {
 		parallel.For(threads, planes, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
@@ -126,6 +110,23 @@ func newPoolSpans(p conv.PoolGeometry) *poolSpans {
 	}
 	s.pairs = p.Axes[0].In == 1 && pair(p.Axes[1]) && pair(p.Axes[2])
 	return s
+}
+
+// maxPlanes adds the output gradients of planes [lo, hi) at their windows' first maxima: 2×2
+// windows by the vector kernel where the CPU has one, else plane by plane.
+func (s *poolSpans) maxPlanes(x, dy, dx []float32, lo, hi int) {
+	if s.pairs && maxPool2x2GradVec != nil {
+		maxPool2x2GradPlanes(s, x, dy, dx, lo, hi)
+		return
+	}
+	for pl := lo; pl < hi; pl++ {
+		xp, dyp, dxp := x[pl*s.inLen:(pl+1)*s.inLen], dy[pl*s.outLen:(pl+1)*s.outLen], dx[pl*s.inLen:(pl+1)*s.inLen]
+		if s.pairs {
+			s.maxPlane2x2(xp, dyp, dxp)
+		} else {
+			s.maxPlane(xp, dyp, dxp)
+		}
+	}
 }
 
 // maxPlane adds each output gradient of one plane at the position of its
