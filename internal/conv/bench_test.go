@@ -51,6 +51,17 @@ var mobilenetV2Depthwise = []layer{
 	{"pw_24to144_56", square(24, 56, 144, 1, 1, 0, 1)},
 }
 
+// mnasnetDepthwise are depthwise layers of torchvision's mnasnet0_5 with few channels on large
+// planes, and 5×5 kernels.
+var mnasnetDepthwise = []layer{
+	{"dw_16_112", square(16, 112, 16, 3, 1, 1, 16)},
+	{"dw_24_112s2", square(24, 112, 24, 3, 2, 1, 24)},
+	{"dw_48_56", square(48, 56, 48, 3, 1, 1, 48)},
+	{"dw5_48_56s2", square(48, 56, 48, 5, 2, 2, 48)},
+	{"dw5_72_28", square(72, 28, 72, 5, 1, 2, 72)},
+	{"dw5_576_7", square(576, 7, 576, 5, 1, 2, 576)},
+}
+
 // stemLayers are the first convolutions of torchvision's CNNs: few input channels, stride 2.
 var stemLayers = []layer{
 	{"resnet_7x7s2_3to64_224", square(3, 224, 64, 7, 2, 3, 1)},
@@ -173,6 +184,7 @@ func BenchmarkDepthwisePaths(b *testing.B) {
 				defer activeRow.Store(prev)
 			}
 			benchLayers(b, mobilenetV2Depthwise[:len(mobilenetV2Depthwise)-1])
+			benchLayers(b, mnasnetDepthwise)
 		})
 	}
 }
@@ -220,8 +232,10 @@ func BenchmarkMaxPool(b *testing.B) {
 		planes int
 	}{
 		{"3x3s2_112", Window{In: 112, K: 3, Stride: 2, Dilation: 1, PadBegin: 1, PadEnd: 1}, 64},
-		{"3x3s2_147", Window{In: 147, K: 3, Stride: 2, Dilation: 1}, 64},    // Inception-v3's first
-		{"3x3s2_17", Window{In: 17, K: 3, Stride: 2, Dilation: 1}, 768},     // and last
+		{"3x3s2_147", Window{In: 147, K: 3, Stride: 2, Dilation: 1}, 64},              // Inception-v3's first
+		{"3x3s2_17", Window{In: 17, K: 3, Stride: 2, Dilation: 1}, 768},               // and last
+		{"3x3s2_111c", Window{In: 111, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 64}, // squeezenet1_1's
+		{"3x3s2_55c", Window{In: 55, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 128},
 		{"2x2s2_28", Window{In: 28, K: 2, Stride: 2, Dilation: 1}, 32 * 64}, // CNN9's first, 64 images
 	} {
 		g := NewPoolGeometry([]Window{c.win, c.win})

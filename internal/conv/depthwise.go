@@ -15,9 +15,10 @@ import (
 // input planes is transposed into pixel-major form, [Hp, Wp, 16] with the zero padding
 // written out, so that every tap of every output pixel is one vector multiply-add of the 16
 // channels' weights with the 16 channels' inputs, whatever the plane size, stride or
-// dilation. The 16 output planes come back by the same transposition:
+// dilation. The 16 output planes come back by the same transposition. Both are done a strip of
+// output rows at a time (depthwisePlan), for the rows that strip reads and writes:
 //
-//	xb[ih+PadTop][iw+PadLeft][i] = x[c0+i][ih][iw]                      (blockIn)
+//	xb[ih+PadTop][iw+PadLeft][i] = x[c0+i][ih][iw]                      (stripIn)
 //	ob[oh][ow][i] = clamp(bias[c0+i] + Σ_t wb[t][i]·xb[oh·SH+kh·DH][ow·SW+kw·DW][i])
 //	y[c0+i][oh][ow] = ob[oh][ow][i]                                     (blockOut)
 //
@@ -92,25 +93,74 @@ func blockedDepthwise(g Geometry, ep *Epilogue) bool {
 	return activeRow.Load().blocked && g.Depthwise() && g.MG() == 1 && ep.Group == nil && ep.Residual == nil
 }
 
-// depthwisePlan is what every block of one forwardDepthwise16 call shares.
+// depthwisePlan is what every block of one forwardDepthwise16 call shares. A block's output
+// rows are computed in strips of `strip` rows, each an independent work item: its input rows
+// (with the halo the kernel's height adds) are transposed into a scratch buffer that holds one
+// strip, computed, and transposed out, so a strip's data stays in the core's cache between
+// the three passes (a whole 112×112 block is 3 MB in its three forms), and a layer of few
+// channels on a large plane still has work for every thread.
 type depthwisePlan struct {
 	g      Geometry
-	hp, wp int
+	wp     int // padded row width in pixels
+	strip  int // output rows per strip
+	strips int // strips per block
+	inRows int // padded input rows of a full strip
 	offs   []int
 	w      []float32 // per block: KH·KW·16 weights, tap-major (blockedWeights)
 	bias   []float32 // C values, or nil
 	lo, hi float32
 }
 
+// depthwiseStripBytes bounds a strip's padded input and output blocks together, so that they
+// stay in a core's L2 cache with room to spare.
+const depthwiseStripBytes = 128 << 10
+
+// depthwiseStripRows, when positive, overrides the strip height (tests).
+var depthwiseStripRows int
+
 func newDepthwisePlan(g Geometry, w []float32, ep *Epilogue) *depthwisePlan {
-	pl := &depthwisePlan{g: g, hp: g.H + g.PadTop + g.PadBottom, wp: g.W + g.PadLeft + g.PadRight, w: w, bias: ep.Bias}
+	pl := &depthwisePlan{g: g, wp: g.W + g.PadLeft + g.PadRight, w: w, bias: ep.Bias}
 	pl.lo, pl.hi = bounds(ep)
 	for kh := range g.KH {
 		for kw := range g.KW {
 			pl.offs = append(pl.offs, (kh*g.DH*pl.wp+kw*g.DW)*16)
 		}
 	}
+	pl.strip = depthwiseStripRows
+	if pl.strip <= 0 {
+		pl.strip = pl.stripFitting(depthwiseStripBytes)
+	}
+	pl.strip = min(pl.strip, g.OutH())
+	pl.strips = (g.OutH() + pl.strip - 1) / pl.strip
+	pl.inRows = pl.stripInputRows(pl.strip)
 	return pl
+}
+
+// stripInputRows is the number of padded input rows that rows output rows read.
+func (pl *depthwisePlan) stripInputRows(rows int) int {
+	return (rows-1)*pl.g.SH + (pl.g.KH-1)*pl.g.DH + 1
+}
+
+// stripImageRows returns the image rows [ih0, ih1) among the padded input rows of rows
+// output rows from padded row p0 (an empty range when they are all padding).
+func (pl *depthwisePlan) stripImageRows(p0, rows int) (ih0, ih1 int) {
+	ih0 = min(pl.g.H, max(0, p0-pl.g.PadTop))
+	ih1 = max(ih0, min(pl.g.H, p0+pl.stripInputRows(rows)-pl.g.PadTop))
+	return ih0, ih1
+}
+
+// stripFitting returns the most output rows (at least one) whose padded input and output
+// blocks take at most budget bytes.
+func (pl *depthwisePlan) stripFitting(budget int) int {
+	rows := 1
+	for rows < pl.g.OutH() {
+		next := rows + 1
+		if (pl.stripInputRows(next)*pl.wp+next*pl.g.OutW())*16*4 > budget {
+			break
+		}
+		rows = next
+	}
+	return rows
 }
 
 // blockedWeights lays a depthwise filter w: [C, 1, KH, KW] out in blocks of 16 channels: block
@@ -128,9 +178,9 @@ func blockedWeights(g Geometry, w []float32) []float32 {
 	return out
 }
 
-// depthwiseScratch is one worker's buffers: the padded input block,
-// the output block, 16 planes for a partial block's channels, and the pixel-major input of a
-// narrow plane.
+// depthwiseScratch is one worker's buffers: a strip's padded input and output blocks, 16
+// planes' rows for a partial block's channels, and the pixel-major input rows of a narrow
+// plane.
 type depthwiseScratch struct {
 	padded, out, planes, flat []float32
 	bias                      [16]float32
@@ -139,12 +189,12 @@ type depthwiseScratch struct {
 var depthwiseScratches sync.Pool
 
 // forwardDepthwise16 computes batch images of a depthwise convolution (blockedDepthwise) in
-// blocks of 16 channels spread over the threads.
+// blocks of 16 channels and strips of output rows spread over the threads.
 // w is the filter laid out by blockedWeights.
 func forwardDepthwise16(g Geometry, w, x, y []float32, batch int, ep *Epilogue, threads int) {
 	pl := newDepthwisePlan(g, w, ep)
 	blocks := (g.C + 15) / 16
-	items := batch * blocks
+	items := batch * blocks * pl.strips
 	scratch := make([]*depthwiseScratch, max(1, min(threads, items)))
 	parallel.ForEach(len(scratch), items, func(worker, item int) {
 		s := scratch[worker]
@@ -152,7 +202,9 @@ func forwardDepthwise16(g Geometry, w, x, y []float32, batch int, ep *Epilogue, 
 			s = pl.getScratch()
 			scratch[worker] = s
 		}
-		pl.block(s, x, y, item/blocks, item%blocks)
+		strip := item % pl.strips
+		item /= pl.strips
+		pl.strip16(s, x, y, item/blocks, item%blocks, strip)
 	})
 	for _, s := range scratch {
 		if s != nil {
@@ -167,10 +219,11 @@ func (pl *depthwisePlan) getScratch() *depthwiseScratch {
 	if s == nil {
 		s = &depthwiseScratch{}
 	}
-	s.padded = grow32(s.padded, pl.hp*pl.wp*16)
-	s.out = grow32(s.out, pl.g.OutHW()*16)
-	s.planes = grow32(s.planes, 16*max(pl.g.H*pl.g.W, pl.g.OutHW()))
-	s.flat = grow32(s.flat, 16*pl.g.H*pl.g.W)
+	g := &pl.g
+	s.padded = grow32(s.padded, pl.inRows*pl.wp*16)
+	s.out = grow32(s.out, pl.strip*g.OutW()*16)
+	s.planes = grow32(s.planes, 16*max(g.H*g.W, g.OutHW()))
+	s.flat = grow32(s.flat, 16*min(g.H, pl.inRows)*g.W)
 	return s
 }
 
@@ -181,75 +234,82 @@ func grow32(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// block computes channels [16b, 16b+16) of image n.
-func (pl *depthwisePlan) block(s *depthwiseScratch, x, y []float32, n, b int) {
+// strip16 computes output rows [strip·pl.strip, …) of channels [16b, 16b+16) of image n.
+func (pl *depthwisePlan) strip16(s *depthwiseScratch, x, y []float32, n, b, strip int) {
 	g := &pl.g
-	hw, ohw := g.H*g.W, g.OutHW()
+	hw, ohw, ow := g.H*g.W, g.OutHW(), g.OutW()
 	c0 := 16 * b
 	real := min(16, g.C-c0)
+	o0 := strip * pl.strip
+	rows := min(pl.strip, g.OutH()-o0)
+	p0 := o0 * g.SH // first padded input row
+	ih0, ih1 := pl.stripImageRows(p0, rows)
 	src := x[(n*g.C+c0)*hw:]
 	if real < 16 {
-		copy(s.planes, src[:real*hw])
-		clear(s.planes[real*hw:])
+		copyPlaneRows(s.planes, src, real, hw, ih0*g.W, ih1*g.W)
+		for i := real; i < 16; i++ {
+			clear(s.planes[i*hw+ih0*g.W : i*hw+ih1*g.W]) // no denormal garbage in the unused lanes
+		}
 		src = s.planes
 	}
-	pl.blockIn(s, src)
+	pl.stripIn(s, src, p0, rows)
 	s.bias = [16]float32{}
 	if pl.bias != nil {
 		copy(s.bias[:real], pl.bias[c0:])
 	}
 	taps := g.KH * g.KW
 	a := dwArgs{out: s.out, in: s.padded, w: pl.w[b*taps*16 : (b+1)*taps*16], bias: s.bias[:],
-		offs: pl.offs, rows: g.OutH(), cols: g.OutW(), rowStride: g.SH * pl.wp * 16, colStride: g.SW * 16,
+		offs: pl.offs, rows: rows, cols: ow, rowStride: g.SH * pl.wp * 16, colStride: g.SW * 16,
 		lo: pl.lo, hi: pl.hi}
 	checkDW(&a)
 	dwBlock(&a)
+	first, count := o0*ow, rows*ow
 	dst := y[(n*g.C+c0)*ohw:]
 	if real < 16 {
-		pl.blockOut(s.planes[:16*ohw], s.out, ohw)
-		copy(dst[:real*ohw], s.planes[:real*ohw])
+		blockOut(s.planes[first:], s.out, count, ohw)
+		copyPlaneRows(dst, s.planes, real, ohw, first, first+count)
 		return
 	}
-	pl.blockOut(dst, s.out, ohw)
+	blockOut(dst[first:], s.out, count, ohw)
 }
 
-// blockIn transposes 16 planes src: [16, H, W] into the interior of s.padded: [Hp, Wp, 16].
-// Planes at least 16 wide go row by row through the transposition kernel, 16 pixels at a
-// time; narrower ones are transposed whole into s.flat and copied in by rows
-// (transposePixels).
-func (pl *depthwisePlan) blockIn(s *depthwiseScratch, src []float32) {
+// copyPlaneRows copies values [from, to) of the first `planes` planes (plane stride ld) from
+// src to dst.
+func copyPlaneRows(dst, src []float32, planes, ld, from, to int) {
+	for i := range planes {
+		copy(dst[i*ld+from:i*ld+to], src[i*ld+from:])
+	}
+}
+
+// stripIn writes the padded input rows [p0, p0+inputRows(rows)) of 16 planes src: [16, H, W]
+// to s.padded: [rows', Wp, 16], zero where they are padding. Planes at least 16 wide go row by
+// row through the transposition kernel, 16 pixels at a time; narrower ones have their rows
+// transposed together into s.flat and copied in (transposePixels).
+func (pl *depthwisePlan) stripIn(s *depthwiseScratch, src []float32, p0, rows int) {
 	g := &pl.g
-	hw := g.H * g.W
-	interior := func(ih int) []float32 { return s.padded[((ih+g.PadTop)*pl.wp+g.PadLeft)*16:] }
-	pl.clearBorder(s.padded)
-	if g.W >= 16 {
-		for ih := range g.H {
-			transposePixels(interior(ih), src[ih*g.W:], g.W, hw)
+	hw, row := g.H*g.W, pl.wp*16
+	n := pl.stripInputRows(rows)
+	ih0, ih1 := pl.stripImageRows(p0, rows)
+	var flat []float32
+	if g.W < 16 && ih1 > ih0 {
+		flat = s.flat[:(ih1-ih0)*g.W*16]
+		transposePixels(flat, src[ih0*g.W:], (ih1-ih0)*g.W, hw)
+	}
+	for r := range n {
+		dst := s.padded[r*row : (r+1)*row]
+		ih := p0 + r - g.PadTop
+		if ih < 0 || ih >= g.H {
+			clear(dst)
+			continue
 		}
-		return
-	}
-	flat := s.flat[:hw*16]
-	transposePixels(flat, src, hw, hw)
-	for ih := range g.H {
-		copy(interior(ih)[:g.W*16], flat[ih*g.W*16:(ih+1)*g.W*16])
-	}
-}
-
-// clearBorder zeroes the padding around the interior of padded: [Hp, Wp, 16] (the buffer
-// serves layers of every size, so the border is written each time; it is small next to the
-// interior).
-func (pl *depthwisePlan) clearBorder(padded []float32) {
-	g := &pl.g
-	row := pl.wp * 16
-	clear(padded[:g.PadTop*row])
-	clear(padded[(g.PadTop+g.H)*row : pl.hp*row])
-	if g.PadLeft == 0 && g.PadRight == 0 {
-		return
-	}
-	for ih := g.PadTop; ih < g.PadTop+g.H; ih++ {
-		r := padded[ih*row : (ih+1)*row]
-		clear(r[:g.PadLeft*16])
-		clear(r[(g.PadLeft+g.W)*16:])
+		clear(dst[:g.PadLeft*16])
+		clear(dst[(g.PadLeft+g.W)*16:])
+		interior := dst[g.PadLeft*16 : (g.PadLeft+g.W)*16]
+		if flat != nil {
+			copy(interior, flat[(ih-ih0)*g.W*16:])
+			continue
+		}
+		transposePixels(interior, src[ih*g.W:], g.W, hw)
 	}
 }
 
@@ -273,19 +333,19 @@ func transposePixels(dst, src []float32, n, ld int) {
 	}
 }
 
-// blockOut transposes out: [OutH·OutW, 16] into 16 planes dst: [16, OutH·OutW] (plane stride
-// ohw): whole groups of 16 pixels by gemm.Transpose16, a remainder as transposePixels does.
-func (pl *depthwisePlan) blockOut(dst, out []float32, ohw int) {
-	full := ohw / 16
-	gemm.Transpose16(dst, out, ohw, 16, 16, 256, full)
-	if rest := ohw - 16*full; rest > 0 && full > 0 {
-		gemm.Transpose16(dst[ohw-16:], out[(ohw-16)*16:], ohw, 16, 16, 256, 1)
+// blockOut transposes n pixels out: [n, 16] into 16 planes dst: [16, ld] (the first pixel at
+// dst[0]): whole groups of 16 pixels by gemm.Transpose16, a remainder as transposePixels does.
+func blockOut(dst, out []float32, n, ld int) {
+	full := n / 16
+	gemm.Transpose16(dst, out, ld, 16, 16, 256, full)
+	if rest := n - 16*full; rest > 0 && full > 0 {
+		gemm.Transpose16(dst[n-16:], out[(n-16)*16:], ld, 16, 16, 256, 1)
 		return
 	}
-	for p := 16 * full; p < ohw; p++ {
+	for p := 16 * full; p < n; p++ {
 		px := out[p*16 : p*16+16]
 		for i, v := range px {
-			dst[i*ohw+p] = v
+			dst[i*ld+p] = v
 		}
 	}
 }

@@ -6,103 +6,174 @@
 // The tap kernel of the channel-blocked depthwise convolution (depthwise.go; the transpositions
 // are gemm.Transpose16).
 
+// CLAMPSTORE(z, off) stores min(max(z, lo), hi) at off(R8), z second so that a NaN stays NaN.
+#define CLAMPSTORE(z, off) \
+	VMAXPS z, Z10, z \
+	VMINPS z, Z11, z \
+	VMOVUPS z, off(R8)
+
 // func dwAsm(a *dwArgs)
 //
+// Output pixels go eight at a time (four when a row has fewer than eight, one by one below
+// four): eight independent sums cover the multiply-add's latency on both of its units, where
+// four left half of them idle. A row's last group overlaps the one before it instead of
+// running short, recomputing a few pixels with the same result.
+//
 // Registers: DI args, R8 out (64 bytes per pixel), R9 the input of the row's first pixel,
-// R10..R13 the inputs of the four pixels of a step, R14 pixels left in the row, SI rows left,
-// CX the tap offsets, DX the tap weights, AX taps left, BX the tap's offset in bytes;
-// Z0..Z3 accumulators, Z4 the tap's weights, Z5 bias, Z6 lo, Z7 hi.
+// R10 the input of the group's first pixel, R11 and R12 the inputs of its first and fifth
+// pixel at the current tap, R13 pixels left in the row, SI rows left, CX the tap offsets,
+// DX the tap weights, AX taps left, BX the tap's offset, R15 the column stride in bytes, R14
+// three column strides; Z0..Z7 accumulators, Z8 the tap's weights, Z9 bias, Z10 lo, Z11 hi.
 TEXT ·dwAsm(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), DI
 	MOVQ dwArgs_out(DI), R8
 	MOVQ dwArgs_in(DI), R9
 	MOVQ dwArgs_bias(DI), AX
-	VMOVUPS (AX), Z5
-	VBROADCASTSS dwArgs_lo(DI), Z6
-	VBROADCASTSS dwArgs_hi(DI), Z7
+	VMOVUPS (AX), Z9
+	VBROADCASTSS dwArgs_lo(DI), Z10
+	VBROADCASTSS dwArgs_hi(DI), Z11
+	MOVQ dwArgs_colStride(DI), R15
+	SHLQ $2, R15
+	LEAQ (R15)(R15*2), R14
 	MOVQ dwArgs_rows(DI), SI
 	TESTQ SI, SI
 	JLE dwDone
 
 dwRow:
 	MOVQ R9, R10
-	MOVQ dwArgs_cols(DI), R14
+	MOVQ dwArgs_cols(DI), R13
+	CMPQ R13, $8
+	JLT dwQuad
+
+dwOct:
+	CMPQ R13, $8
+	JGE dwOctGroup
+	TESTQ R13, R13
+	JZ dwNextRow
+	// Fewer than eight left: step back so that the group ends at the row's end.
+	MOVQ $8, AX
+	SUBQ R13, AX
+	MOVQ AX, BX
+	IMULQ R15, BX
+	SUBQ BX, R10
+	SHLQ $6, AX
+	SUBQ AX, R8
+	MOVQ $8, R13
+
+dwOctGroup:
+	VMOVAPS Z9, Z0
+	VMOVAPS Z9, Z1
+	VMOVAPS Z9, Z2
+	VMOVAPS Z9, Z3
+	VMOVAPS Z9, Z4
+	VMOVAPS Z9, Z5
+	VMOVAPS Z9, Z6
+	VMOVAPS Z9, Z7
+	MOVQ dwArgs_w(DI), DX
+	MOVQ dwArgs_offs(DI), CX
+	MOVQ dwArgs_offs+8(DI), AX
+
+dwOctTap:
+	MOVQ (CX), BX
+	LEAQ (R10)(BX*4), R11
+	LEAQ (R11)(R15*4), R12
+	VMOVUPS (DX), Z8
+	VFMADD231PS (R11), Z8, Z0
+	VFMADD231PS (R11)(R15*1), Z8, Z1
+	VFMADD231PS (R11)(R15*2), Z8, Z2
+	VFMADD231PS (R11)(R14*1), Z8, Z3
+	VFMADD231PS (R12), Z8, Z4
+	VFMADD231PS (R12)(R15*1), Z8, Z5
+	VFMADD231PS (R12)(R15*2), Z8, Z6
+	VFMADD231PS (R12)(R14*1), Z8, Z7
+	ADDQ $8, CX
+	ADDQ $64, DX
+	DECQ AX
+	JNZ dwOctTap
+
+	CLAMPSTORE(Z0, 0)
+	CLAMPSTORE(Z1, 64)
+	CLAMPSTORE(Z2, 128)
+	CLAMPSTORE(Z3, 192)
+	CLAMPSTORE(Z4, 256)
+	CLAMPSTORE(Z5, 320)
+	CLAMPSTORE(Z6, 384)
+	CLAMPSTORE(Z7, 448)
+	ADDQ $512, R8
+	LEAQ (R10)(R15*8), R10
+	SUBQ $8, R13
+	JMP dwOct
 
 dwQuad:
-	CMPQ R14, $4
+	CMPQ R13, $4
 	JLT dwSingle
-	MOVQ dwArgs_colStride(DI), AX
-	SHLQ $2, AX
-	LEAQ (R10)(AX*1), R11
-	LEAQ (R11)(AX*1), R12
-	LEAQ (R12)(AX*1), R13
-	VMOVAPS Z5, Z0
-	VMOVAPS Z5, Z1
-	VMOVAPS Z5, Z2
-	VMOVAPS Z5, Z3
+
+dwQuadNext:
+	CMPQ R13, $4
+	JGE dwQuadGroup
+	TESTQ R13, R13
+	JZ dwNextRow
+	MOVQ $4, AX
+	SUBQ R13, AX
+	MOVQ AX, BX
+	IMULQ R15, BX
+	SUBQ BX, R10
+	SHLQ $6, AX
+	SUBQ AX, R8
+	MOVQ $4, R13
+
+dwQuadGroup:
+	VMOVAPS Z9, Z0
+	VMOVAPS Z9, Z1
+	VMOVAPS Z9, Z2
+	VMOVAPS Z9, Z3
 	MOVQ dwArgs_w(DI), DX
 	MOVQ dwArgs_offs(DI), CX
 	MOVQ dwArgs_offs+8(DI), AX
 
 dwQuadTap:
 	MOVQ (CX), BX
-	SHLQ $2, BX
-	VMOVUPS (DX), Z4
-	VFMADD231PS (R10)(BX*1), Z4, Z0
-	VFMADD231PS (R11)(BX*1), Z4, Z1
-	VFMADD231PS (R12)(BX*1), Z4, Z2
-	VFMADD231PS (R13)(BX*1), Z4, Z3
+	LEAQ (R10)(BX*4), R11
+	VMOVUPS (DX), Z8
+	VFMADD231PS (R11), Z8, Z0
+	VFMADD231PS (R11)(R15*1), Z8, Z1
+	VFMADD231PS (R11)(R15*2), Z8, Z2
+	VFMADD231PS (R11)(R14*1), Z8, Z3
 	ADDQ $8, CX
 	ADDQ $64, DX
 	DECQ AX
 	JNZ dwQuadTap
 
-	// min(max(v, lo), hi) with v second, so that a NaN stays NaN.
-	VMAXPS Z0, Z6, Z0
-	VMINPS Z0, Z7, Z0
-	VMAXPS Z1, Z6, Z1
-	VMINPS Z1, Z7, Z1
-	VMAXPS Z2, Z6, Z2
-	VMINPS Z2, Z7, Z2
-	VMAXPS Z3, Z6, Z3
-	VMINPS Z3, Z7, Z3
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS Z2, 128(R8)
-	VMOVUPS Z3, 192(R8)
+	CLAMPSTORE(Z0, 0)
+	CLAMPSTORE(Z1, 64)
+	CLAMPSTORE(Z2, 128)
+	CLAMPSTORE(Z3, 192)
 	ADDQ $256, R8
-	MOVQ dwArgs_colStride(DI), AX
-	SHLQ $4, AX
-	ADDQ AX, R10
-	SUBQ $4, R14
-	JMP dwQuad
+	LEAQ (R10)(R15*4), R10
+	SUBQ $4, R13
+	JMP dwQuadNext
 
 dwSingle:
-	TESTQ R14, R14
+	TESTQ R13, R13
 	JZ dwNextRow
-	VMOVAPS Z5, Z0
+	VMOVAPS Z9, Z0
 	MOVQ dwArgs_w(DI), DX
 	MOVQ dwArgs_offs(DI), CX
 	MOVQ dwArgs_offs+8(DI), AX
 
 dwSingleTap:
 	MOVQ (CX), BX
-	SHLQ $2, BX
-	VMOVUPS (DX), Z4
-	VFMADD231PS (R10)(BX*1), Z4, Z0
+	VMOVUPS (DX), Z8
+	VFMADD231PS (R10)(BX*4), Z8, Z0
 	ADDQ $8, CX
 	ADDQ $64, DX
 	DECQ AX
 	JNZ dwSingleTap
 
-	VMAXPS Z0, Z6, Z0
-	VMINPS Z0, Z7, Z0
-	VMOVUPS Z0, (R8)
+	CLAMPSTORE(Z0, 0)
 	ADDQ $64, R8
-	MOVQ dwArgs_colStride(DI), AX
-	SHLQ $2, AX
-	ADDQ AX, R10
-	DECQ R14
+	ADDQ R15, R10
+	DECQ R13
 	JMP dwSingle
 
 dwNextRow:

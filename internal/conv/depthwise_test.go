@@ -32,10 +32,15 @@ func TestBlockedDepthwise(t *testing.T) {
 		}
 		for _, portable := range []bool{false, true} {
 			blockedPortable = portable
-			threads := 1 + iter%3
-			y := p.runForward(t, Direct, false, threads)
-			p.check(t, y, fmt.Sprintf("blocked depthwise portable=%v threads=%d batch=%d %+v act=%v", portable, threads, p.batch, g, p.ep.Act))
+			// Whole planes in one strip, and strips of a random height (the last one shorter).
+			for _, strip := range []int{0, 1 + rng.IntN(g.OutH())} {
+				depthwiseStripRows = strip
+				threads := 1 + iter%3
+				y := p.runForward(t, Direct, false, threads)
+				p.check(t, y, fmt.Sprintf("blocked depthwise portable=%v strip=%d threads=%d batch=%d %+v act=%v",
+					portable, strip, threads, p.batch, g, p.ep.Act))
+			}
 		}
-		blockedPortable = false
+		blockedPortable, depthwiseStripRows = false, 0
 	}
 }

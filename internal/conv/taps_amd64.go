@@ -85,8 +85,9 @@ func packPhasedAsm(a *phasedArgs)
 //go:noescape
 func evens16Asm(a *evensArgs)
 
-// dwAsm is the blocked depthwise kernel of dwArgs with AVX-512: four output pixels at a time
-// (four accumulators), one vector of 16 channels' weights per tap.
+// dwAsm is the blocked depthwise kernel of dwArgs with AVX-512: eight output pixels at a time
+// (eight accumulators, four in rows of fewer than eight), one vector of 16 channels' weights
+// per tap.
 //
 //go:noescape
 func dwAsm(a *dwArgs)

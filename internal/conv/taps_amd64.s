@@ -703,14 +703,15 @@ GLOBL oddsIdx<>(SB), RODATA|NOPTR, $64
 	VMOVUPS.Z off(R9), K3, Z2; \
 	MAX3NAN(Z0, Z1, Z2, D)
 
-// POOLPERMUTE sets Z17 to the 16 outputs from Z10..Z13 (see pool3s2RectKernel).
-#define POOLPERMUTE \
+// POOLSLIDE sets Z17 to the 16 outputs of a block from the column maxima Z10, Z11 of its
+// columns 0-31 and Z12 of columns 32-47: the even columns 0, 2, ..., 30 (Z14), the odd ones
+// (Z15), and the even ones one on, 2, ..., 32 (Z16, Z14 shifted by a lane with column 32 in).
+#define POOLSLIDE \
 	VMOVAPS Z10, Z14; \
 	VPERMT2PS Z11, Z28, Z14; \
 	VMOVAPS Z10, Z15; \
 	VPERMT2PS Z11, Z29, Z15; \
-	VMOVAPS Z12, Z16; \
-	VPERMT2PS Z13, Z28, Z16; \
+	VALIGND $1, Z14, Z12, Z16; \
 	MAX3NAN(Z14, Z15, Z16, Z17)
 
 // LANEMASK sets K3 to the lowest min(max(BX, 0), 16) lanes, using AX.
@@ -1119,11 +1120,12 @@ a3done:
 // x + 4·xoff (xoff advancing 2·xRow per row, and to the next plane's first row after the last),
 // the outputs at y + 4·yoff; R15 args, R12 xoff, R13 yoff (bytes), R14 rows left in the plane,
 // X7 planes left. Within a row, SI, R8, R9 are the three rows (32 values per block), DI y (16
-// per block), CX blocks left; Z10, Z11 the column maxima of columns 0-15, 16-31 of the block, Z12, Z13 those of
-// columns 2-17, 18-33; Z14, Z15, Z16 the columns 0, 2, ..., 30, then 1, 3, ..., 31, then
-// 2, 4, ..., 32 (two-table permutes); Z28 and Z29 the even and odd lane indices, Z31 NaN.
-// The last n mod 16 outputs read columns 0 to 2·(n mod 16) of their block only: each of the
-// four loads takes the lanes below that bound (K3), and the store the outputs (K4).
+// per block), CX outputs left; Z10, Z11, Z12 the column maxima of the block's columns 0-15,
+// 16-31 and 32-47, the last carried over as the next block's Z10, so that each input column is
+// loaded once; Z14, Z15, Z16 the columns 0, 2, ..., 30, then 1, 3, ..., 31, then 2, 4, ..., 32
+// (POOLSLIDE); Z28 and Z29 the even and odd lane indices, Z31 NaN. Column loads take only the
+// columns up to 2n (LANEMASK into K3, the others zero), so nothing past a row's last window is
+// read; the last n mod 16 outputs are stored under K4.
 TEXT ·pool3s2RectKernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
 	VMOVUPS evensIdx<>(SB), Z28
@@ -1152,15 +1154,22 @@ prRow:
 	ADDQ R13, DI
 	MOVQ pool3s2RectArgs_n(R15), CX
 
+	// Z10: the column maxima of columns 0-15 (those up to 2n).
+	LEAQ 1(CX)(CX*1), BX
+	LANEMASK
+	COLMAXMASKED(0, Z10)
+
 prBlock:
 	CMPQ CX, $16
 	JLT prTail
-	COLMAX(0, Z10)
+	// Z12: columns 32-47, those up to 2n of what the next block reads (its Z10).
+	LEAQ -31(CX)(CX*1), BX
+	LANEMASK
+	COLMAXMASKED(128, Z12)
 	COLMAX(64, Z11)
-	COLMAX(8, Z12)
-	COLMAX(72, Z13)
-	POOLPERMUTE
+	POOLSLIDE
 	VMOVUPS Z17, (DI)
+	VMOVAPS Z12, Z10
 	ADDQ $128, SI
 	ADDQ $128, R8
 	ADDQ $128, R9
@@ -1171,20 +1180,12 @@ prBlock:
 prTail:
 	TESTQ CX, CX
 	JLE prNext
-	LEAQ 1(CX)(CX*1), DX
-	MOVQ DX, BX
-	LANEMASK
-	COLMAXMASKED(0, Z10)
-	LEAQ -16(DX), BX
+	// Columns 16 to 2n; the last output lane, which would read column 32, is not stored.
+	LEAQ -15(CX)(CX*1), BX
 	LANEMASK
 	COLMAXMASKED(64, Z11)
-	LEAQ -2(DX), BX
-	LANEMASK
-	COLMAXMASKED(8, Z12)
-	LEAQ -18(DX), BX
-	LANEMASK
-	COLMAXMASKED(72, Z13)
-	POOLPERMUTE
+	VXORPS Z12, Z12, Z12
+	POOLSLIDE
 	BZHIQ CX, R11, AX
 	KMOVW AX, K4
 	VMOVUPS Z17, K4, (DI)
