@@ -52,7 +52,7 @@ var mobilenetV2Depthwise = []layer{
 }
 
 // mnasnetDepthwise are depthwise layers of torchvision's mnasnet0_5 with few channels on large
-// planes, and 5×5 kernels.
+// planes, and 5×5 kernels, and two of mobilenet_v3_small's.
 var mnasnetDepthwise = []layer{
 	{"dw_16_112", square(16, 112, 16, 3, 1, 1, 16)},
 	{"dw_24_112s2", square(24, 112, 24, 3, 2, 1, 24)},
@@ -60,6 +60,8 @@ var mnasnetDepthwise = []layer{
 	{"dw5_48_56s2", square(48, 56, 48, 5, 2, 2, 48)},
 	{"dw5_72_28", square(72, 28, 72, 5, 1, 2, 72)},
 	{"dw5_576_7", square(576, 7, 576, 5, 1, 2, 576)},
+	{"dw_72_56s2", square(72, 56, 72, 3, 2, 1, 72)}, // mobilenet_v3_small's
+	{"dw_88_28", square(88, 28, 88, 3, 1, 1, 88)},
 }
 
 // stemLayers are the first convolutions of torchvision's CNNs: few input channels, stride 2.

@@ -38,6 +38,9 @@ func (p *problem) run(ep *Epilogue, threads int) {
 		p.epilogueOnly()
 		return
 	}
+	if p.columnProduct(threads) {
+		return
+	}
 	tm, tn, workers := p.split(threads)
 	if tm*tn == 1 {
 		p.task(0, p.m, 0, p.n)

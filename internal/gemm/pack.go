@@ -253,6 +253,7 @@ type workspace struct {
 	edge     [maxTile]float32
 	narrow   narrowArgs // the arguments of a narrow kernel
 	columns  []float32  // a narrow kernel's output: narrowCols columns per tile
+	gemv     gemvArgs   // the arguments of a one-column product's matrix-vector kernel
 }
 
 var workspaces = sync.Pool{New: func() any { return new(workspace) }}
@@ -260,7 +261,7 @@ var workspaces = sync.Pool{New: func() any { return new(workspace) }}
 // release returns w to the pool, first dropping the references into the caller's matrices so that
 // a pooled workspace does not keep them alive.
 func (w *workspace) release() {
-	w.args, w.edgeArgs, w.narrow = microArgs{}, microArgs{}, narrowArgs{}
+	w.args, w.edgeArgs, w.narrow, w.gemv = microArgs{}, microArgs{}, narrowArgs{}, gemvArgs{}
 	workspaces.Put(w)
 }
 
