@@ -12,6 +12,24 @@
 	VMINPS z, Z11, z \
 	VMOVUPS z, off(R8)
 
+// STEPBACK(n) moves the group's input (R10) and output (R8) back by n − R13 pixels and sets
+// R13 to n, for a row's last group of n pixels when only R13 < n are left.
+#define STEPBACK(n) \
+	MOVQ n, AX \
+	SUBQ R13, AX \
+	MOVQ AX, BX \
+	IMULQ R15, BX \
+	SUBQ BX, R10 \
+	SHLQ $6, AX \
+	SUBQ AX, R8 \
+	MOVQ n, R13
+
+// TAPSTART points DX at the first tap's weights, CX at the tap offsets and AX at the tap count.
+#define TAPSTART \
+	MOVQ dwArgs_w(DI), DX \
+	MOVQ dwArgs_offs(DI), CX \
+	MOVQ dwArgs_offs+8(DI), AX
+
 // func dwAsm(a *dwArgs)
 //
 // Output pixels go eight at a time (four when a row has fewer than eight, one by one below
@@ -51,14 +69,7 @@ dwOct:
 	TESTQ R13, R13
 	JZ dwNextRow
 	// Fewer than eight left: step back so that the group ends at the row's end.
-	MOVQ $8, AX
-	SUBQ R13, AX
-	MOVQ AX, BX
-	IMULQ R15, BX
-	SUBQ BX, R10
-	SHLQ $6, AX
-	SUBQ AX, R8
-	MOVQ $8, R13
+	STEPBACK($8)
 
 dwOctGroup:
 	VMOVAPS Z9, Z0
@@ -69,9 +80,7 @@ dwOctGroup:
 	VMOVAPS Z9, Z5
 	VMOVAPS Z9, Z6
 	VMOVAPS Z9, Z7
-	MOVQ dwArgs_w(DI), DX
-	MOVQ dwArgs_offs(DI), CX
-	MOVQ dwArgs_offs+8(DI), AX
+	TAPSTART
 
 dwOctTap:
 	MOVQ (CX), BX
@@ -113,23 +122,14 @@ dwQuadNext:
 	JGE dwQuadGroup
 	TESTQ R13, R13
 	JZ dwNextRow
-	MOVQ $4, AX
-	SUBQ R13, AX
-	MOVQ AX, BX
-	IMULQ R15, BX
-	SUBQ BX, R10
-	SHLQ $6, AX
-	SUBQ AX, R8
-	MOVQ $4, R13
+	STEPBACK($4)
 
 dwQuadGroup:
 	VMOVAPS Z9, Z0
 	VMOVAPS Z9, Z1
 	VMOVAPS Z9, Z2
 	VMOVAPS Z9, Z3
-	MOVQ dwArgs_w(DI), DX
-	MOVQ dwArgs_offs(DI), CX
-	MOVQ dwArgs_offs+8(DI), AX
+	TAPSTART
 
 dwQuadTap:
 	MOVQ (CX), BX
@@ -157,9 +157,7 @@ dwSingle:
 	TESTQ R13, R13
 	JZ dwNextRow
 	VMOVAPS Z9, Z0
-	MOVQ dwArgs_w(DI), DX
-	MOVQ dwArgs_offs(DI), CX
-	MOVQ dwArgs_offs+8(DI), AX
+	TAPSTART
 
 dwSingleTap:
 	MOVQ (CX), BX

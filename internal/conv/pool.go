@@ -332,15 +332,18 @@ func pool2s2(pw *poolWalk) bool {
 	return activeRow.Load().pool2s2 && pw.axes[0].In == 1 && whole(h) && whole(w)
 }
 
-// pool2s2Args is the contract of the 2×2, stride-2 max-pool plane kernel: for r < rows and
-// o < ow,
+// pool2s2Args is the contract of the 2×2, stride-2 pooling plane kernel: for r < rows and
+// o < ow, with a = x[2r·w + 2o], b = x[2r·w + 2o + 1], c = x[(2r+1)·w + 2o] and
+// d = x[(2r+1)·w + 2o + 1],
 //
-//	y[r·ow + o] = max(x[2r·w + 2o], x[2r·w + 2o + 1], x[(2r+1)·w + 2o], x[(2r+1)·w + 2o + 1])
+//	y[r·ow + o] = max(a, b, c, d)               (NaN propagates)
+//	y[r·ow + o] = ((a + c) + (b + d)) · 0.25    (with average)
 //
-// reading the first 2·ow values of each input row only; NaN propagates.
+// reading the first 2·ow values of each input row only.
 type pool2s2Args struct {
 	y, x        []float32
 	w, ow, rows int
+	average     bool
 }
 
 // pool2s2Generic is the portable plane kernel; see pool2s2Args.
@@ -348,6 +351,10 @@ func pool2s2Generic(a *pool2s2Args) {
 	for r := range a.rows {
 		x0, x1 := a.x[2*r*a.w:], a.x[(2*r+1)*a.w:]
 		for o := range a.ow {
+			if a.average {
+				a.y[r*a.ow+o] = ((x0[2*o] + x1[2*o]) + (x0[2*o+1] + x1[2*o+1])) * 0.25
+				continue
+			}
 			a.y[r*a.ow+o] = max(x0[2*o], x0[2*o+1], x1[2*o], x1[2*o+1])
 		}
 	}
@@ -359,7 +366,7 @@ func pool2s2Asm(a *pool2s2Args) {
 		return
 	}
 	if 2*a.ow > a.w || len(a.y) < a.rows*a.ow || len(a.x) < (2*a.rows-1)*a.w+2*a.ow {
-		panic(fmt.Sprintf("conv: 2×2 stride-2 max pool of %d×%d outputs over rows of %d in %d values", a.rows, a.ow, a.w, len(a.x)))
+		panic(fmt.Sprintf("conv: 2×2 stride-2 pool of %d×%d outputs over rows of %d in %d values", a.rows, a.ow, a.w, len(a.x)))
 	}
 	pool2s2Kernel(a)
 }
@@ -621,6 +628,17 @@ func AveragePool[T float32 | float64](p PoolGeometry, x, y []T, countPad bool, p
 		return
 	}
 	pw := newPoolWalk(p)
+	if x32, ok := any(x).([]float32); ok && pool2s2(pw) {
+		// No padding, so countPad changes nothing: every window holds its four taps.
+		y32 := any(y).([]float32)
+		parallel.For(threads, planes, func(lo, hi int) {
+			for pl := lo; pl < hi; pl++ {
+				pool2s2Asm(&pool2s2Args{y: y32[pl*pw.outLen : (pl+1)*pw.outLen], x: x32[pl*pw.inLen : (pl+1)*pw.inLen],
+					w: pw.w, ow: pw.axes[2].Out(), rows: pw.axes[1].Out(), average: true})
+			}
+		})
+		return
+	}
 	parallel.For(threads, planes, func(lo, hi int) {
 		var scratch []float32
 		for pl := lo; pl < hi; pl++ {

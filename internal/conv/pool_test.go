@@ -284,30 +284,79 @@ func TestAveragePoolStride1(t *testing.T) {
 	}
 }
 
-// TestPool2s2Kernel compares the 2×2, stride-2 max-pool plane kernel with the portable one for
-// every output count up to three blocks per row, on inputs exactly as long as the contract
-// allows, with NaNs, and checks that it writes nothing past its outputs.
-func TestPool2s2Kernel(t *testing.T) {
-	if !activeRow.Load().pool2s2 {
-		t.Skip("the active row kernel has no 2×2 max-pool kernel")
-	}
-	rng := rand.New(rand.NewPCG(93, 94))
-	for ow := 1; ow <= 49; ow++ {
-		rows, w := 1+rng.IntN(3), 2*ow+rng.IntN(3)
-		x := randFloats(rng, (2*rows-1)*w+2*ow)
-		for i := range x {
-			if rng.IntN(40) == 0 {
-				x[i] = float32(math.NaN())
+// TestAveragePool2x2 runs AveragePool over 2×2, stride-2 windows without padding (DenseNet's
+// transitions), odd sizes included (the last row or column is left out), against its float64
+// version, which takes the general path.
+func TestAveragePool2x2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, hw := range [][2]int{{2, 2}, {3, 5}, {8, 8}, {28, 28}, {56, 57}, {7, 40}} {
+		win := func(n int) Window { return Window{In: n, K: 2, Stride: 2, Dilation: 1} }
+		p := NewPoolGeometry([]Window{win(hw[0]), win(hw[1])})
+		if activeRow.Load().pool2s2 && !pool2s2(newPoolWalk(p)) {
+			t.Fatalf("%v: the 2×2 kernel does not take the pool", hw)
+		}
+		const planes = 3
+		x32 := randFloats(rng, planes*p.InLen())
+		x64 := make([]float64, len(x32))
+		for i, v := range x32 {
+			x64[i] = float64(v)
+		}
+		for _, countPad := range []bool{false, true} {
+			y32 := make([]float32, planes*p.OutLen())
+			y64 := make([]float64, len(y32))
+			AveragePool(p, x32, y32, countPad, planes, 2)
+			AveragePool(p, x64, y64, countPad, planes, 1)
+			for i := range y32 {
+				if math.Abs(float64(y32[i])-y64[i]) > 1e-6*(1+math.Abs(y64[i])) {
+					t.Fatalf("%v countPad %v: output %d = %v, want %v", hw, countPad, i, y32[i], y64[i])
+				}
 			}
 		}
-		want := make([]float32, rows*ow+1)
-		got := make([]float32, rows*ow+1)
-		want[rows*ow], got[rows*ow] = 7, 7
-		pool2s2Generic(&pool2s2Args{y: want, x: x, w: w, ow: ow, rows: rows})
-		pool2s2Asm(&pool2s2Args{y: got, x: x, w: w, ow: ow, rows: rows})
-		for i := range want {
-			if a, b := got[i], want[i]; a != b && !(a != a && b != b) {
-				t.Fatalf("ow = %d, w = %d, rows = %d: y[%d] = %v, want %v", ow, w, rows, i, a, b)
+	}
+}
+
+// TestPool2s2Kernel compares the 2×2, stride-2 pooling plane kernel (max and average) with the
+// portable one bit for bit for every output count up to three blocks per row, on inputs exactly
+// as long as the contract allows, with NaNs, and checks that it writes nothing past its
+// outputs; the averages also against the float64 mean.
+func TestPool2s2Kernel(t *testing.T) {
+	if !activeRow.Load().pool2s2 {
+		t.Skip("the active row kernel has no 2×2 pooling kernel")
+	}
+	rng := rand.New(rand.NewPCG(93, 94))
+	for _, average := range []bool{false, true} {
+		for ow := 1; ow <= 49; ow++ {
+			rows, w := 1+rng.IntN(3), 2*ow+rng.IntN(3)
+			x := randFloats(rng, (2*rows-1)*w+2*ow)
+			for i := range x {
+				if rng.IntN(40) == 0 {
+					x[i] = float32(math.NaN())
+				}
+			}
+			want := make([]float32, rows*ow+1)
+			got := make([]float32, rows*ow+1)
+			want[rows*ow], got[rows*ow] = 7, 7
+			pool2s2Generic(&pool2s2Args{y: want, x: x, w: w, ow: ow, rows: rows, average: average})
+			pool2s2Asm(&pool2s2Args{y: got, x: x, w: w, ow: ow, rows: rows, average: average})
+			for i := range want {
+				if a, b := got[i], want[i]; math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+					t.Fatalf("average %v ow = %d, w = %d, rows = %d: y[%d] = %v, want %v", average, ow, w, rows, i, a, b)
+				}
+			}
+			if !average {
+				continue
+			}
+			for r := range rows {
+				for o := range ow {
+					var sum float64
+					for _, i := range []int{2*r*w + 2*o, 2*r*w + 2*o + 1, (2*r+1)*w + 2*o, (2*r+1)*w + 2*o + 1} {
+						sum += float64(x[i])
+					}
+					g := float64(got[r*ow+o])
+					if sum != sum && g == g || sum == sum && math.Abs(g-sum/4) > 1e-6*(1+math.Abs(sum)) {
+						t.Fatalf("ow = %d rows = %d: average (%d, %d) = %v, want %v", ow, rows, r, o, g, sum/4)
+					}
+				}
 			}
 		}
 	}

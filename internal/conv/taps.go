@@ -93,7 +93,8 @@ type rowKernel struct {
 	blocked bool
 	// pool3s2 says whether pool3s2RectKernel runs 3×3, stride-2 max pooling (pool.go).
 	pool3s2 bool
-	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max pooling planes (pool.go).
+	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max and average pooling planes
+	// (pool.go).
 	pool2s2 bool
 	// stem says whether the stemKernel functions run the stem algorithm's tiles (stem.go); it
 	// also makes Choose pick it.

@@ -92,9 +92,9 @@ func evens16Asm(a *evensArgs)
 //go:noescape
 func dwAsm(a *dwArgs)
 
-// pool2s2Kernel is the 2×2, stride-2 max-pool plane kernel of pool2s2Args with AVX-512: per 16
-// outputs, the maxima of the two rows' 32 columns, then of their even and odd columns (two-table
-// permutes); the last outputs of a row under masks.
+// pool2s2Kernel is the 2×2, stride-2 pooling plane kernel of pool2s2Args with AVX-512: per 16
+// outputs, the maxima (or sums) of the two rows' 32 columns, then of their even and odd columns
+// (two-table permutes); the last outputs of a row under masks.
 //
 //go:noescape
 func pool2s2Kernel(a *pool2s2Args)

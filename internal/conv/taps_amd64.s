@@ -743,12 +743,24 @@ GLOBL oddsIdx<>(SB), RODATA|NOPTR, $64
 	VPERMT2PS Z5, Z29, Z7; \
 	MAX2NAN(Z6, Z7, Z8)
 
+// AVG2 sets Z8 to the 16 averages of the block from the same loads: the two rows' sums, then
+// the sums of their even and odd columns, times 0.25 (Z30).
+#define AVG2 \
+	VADDPS Z2, Z0, Z4; \
+	VADDPS Z3, Z1, Z5; \
+	VMOVAPS Z4, Z6; \
+	VPERMT2PS Z5, Z28, Z6; \
+	VMOVAPS Z4, Z7; \
+	VPERMT2PS Z5, Z29, Z7; \
+	VADDPS Z7, Z6, Z8; \
+	VMULPS Z30, Z8, Z8
+
 // func pool2s2Kernel(a *pool2s2Args)
 //
 // Registers: SI, R8 the block's two input rows, DI its outputs, CX outputs left in the row, BX
 // rows left, R12 the input row stride in bytes, R13 the next pair of input rows, R14 the next
-// output row; Z28, Z29 the even and odd lane indices, Z31 NaN; K3 the valid input lanes of a
-// tail half, K4 its outputs.
+// output row, R15 the average flag (AVG2 instead of POOL2); Z28, Z29 the even and odd lane
+// indices, Z30 0.25, Z31 NaN; K3 the valid input lanes of a tail half, K4 its outputs.
 TEXT ·pool2s2Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), DX
 	MOVQ pool2s2Args_x(DX), R13
@@ -761,6 +773,9 @@ TEXT ·pool2s2Kernel(SB), NOSPLIT, $0-8
 	VMOVUPS oddsIdx<>(SB), Z29
 	MOVL $0x7fc00000, AX
 	VPBROADCASTD AX, Z31
+	MOVL $0x3e800000, AX
+	VPBROADCASTD AX, Z30
+	MOVBQZX pool2s2Args_average(DX), R15
 	MOVQ $-1, R11
 
 pool2Row:
@@ -776,7 +791,15 @@ pool2Block:
 	VMOVUPS 64(SI), Z1
 	VMOVUPS (R8), Z2
 	VMOVUPS 64(R8), Z3
+	TESTQ R15, R15
+	JNZ pool2BlockAvg
 	POOL2
+	JMP pool2BlockStore
+
+pool2BlockAvg:
+	AVG2
+
+pool2BlockStore:
 	VMOVUPS Z8, (DI)
 	ADDQ $128, SI
 	ADDQ $128, R8
@@ -801,7 +824,15 @@ pool2Tail:
 	KMOVW R10, K3
 	VMOVUPS.Z 64(SI), K3, Z1
 	VMOVUPS.Z 64(R8), K3, Z3
+	TESTQ R15, R15
+	JNZ pool2TailAvg
 	POOL2
+	JMP pool2TailStore
+
+pool2TailAvg:
+	AVG2
+
+pool2TailStore:
 	BZHIQ CX, R11, R10
 	KMOVW R10, K4
 	VMOVUPS Z8, K4, (DI)

@@ -21,7 +21,7 @@ func winoGradAsm(a *winoGradArgs)           { winoGradGeneric(a) }
 func winoNarrowAsm(a *winoNarrowArgs)       { winoNarrowGeneric(a) }
 func winoNarrowOutAsm(a *winoNarrowOutArgs) { winoNarrowOutGeneric(a) }
 
-// pool2s2Kernel stands in for the assembly 2×2 max-pool plane kernel (rowKernel.pool2s2 is false
+// pool2s2Kernel stands in for the assembly 2×2 pooling plane kernel (rowKernel.pool2s2 is false
 // everywhere here).
 func pool2s2Kernel(a *pool2s2Args) { pool2s2Generic(a) }
 
