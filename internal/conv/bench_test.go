@@ -238,6 +238,8 @@ func BenchmarkMaxPool(b *testing.B) {
 		{"3x3s2_17", Window{In: 17, K: 3, Stride: 2, Dilation: 1}, 768},               // and last
 		{"3x3s2_111c", Window{In: 111, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 64}, // squeezenet1_1's
 		{"3x3s2_55c", Window{In: 55, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 128},
+		{"3x3s2_56c", Window{In: 56, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 192}, // GoogLeNet's (partial windows)
+		{"3x3s2_28c", Window{In: 28, K: 3, Stride: 2, Dilation: 1, Ceil: true}, 480},
 		{"2x2s2_28", Window{In: 28, K: 2, Stride: 2, Dilation: 1}, 32 * 64}, // CNN9's first, 64 images
 	} {
 		g := NewPoolGeometry([]Window{c.win, c.win})

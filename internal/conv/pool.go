@@ -3,6 +3,7 @@ package conv
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/parallel"
 )
@@ -116,6 +117,11 @@ func MaxPool[T Poolable](p PoolGeometry, x, y []T, idx []int64, colMajor bool, p
 				n: pw.axes[2].Out(), rows: pw.axes[1].Out(), planes: hi - lo, xRow: pw.w, yRow: pw.axes[2].Out(),
 				xPlane: pw.inLen, yPlane: pw.outLen})
 		})
+		return
+	}
+	if x32, ok := any(x).([]float32); ok && idx == nil && pool3s2(pw) && pw.axes[0].In == 1 &&
+		pw.axes[1].PadBegin < 3 && pw.axes[2].PadBegin < 3 && pw.outLen > 0 {
+		maxPool3s2Padded(pw, x32, any(y).([]float32), planes, threads)
 		return
 	}
 	parallel.For(threads, planes, func(lo, hi int) {
@@ -402,6 +408,67 @@ func maxPool3s2Border(pw *poolWalk, yrow, x0, x1, x2 []float32) {
 			m = max(m, x0[i], x1[i], x2[i])
 		}
 		yrow[ow] = m
+	}
+}
+
+// maxPool3s2Padded is MaxPool for 3×3, stride-2 windows that reach padding or, in ceil mode,
+// past the input (GoogLeNet's and squeezenet1_0's pools, ResNet's and DenseNet's first): each
+// plane is copied into a buffer of exactly the rows and columns its windows span, −Inf where
+// they fall outside the input (so a window's maximum is that of its inside taps, and −Inf for
+// a window wholly outside, as MaxPool specifies), and the rectangle kernel pools the whole
+// buffer. Pooling row by row with the borders in Go cost a call per output row (GoogLeNet's
+// 192×56×56 pool: 5376 calls).
+func maxPool3s2Padded(pw *poolWalk, x, y []float32, planes, threads int) {
+	oh, ow := pw.axes[1].Out(), pw.axes[2].Out()
+	hp, wp := 2*oh+1, 2*ow+1
+	k := activeRow.Load()
+	parallel.For(threads, planes, func(lo, hi int) {
+		buf := getPoolBuffer(hp * wp)
+		defer poolBuffers.Put(buf)
+		for pl := lo; pl < hi; pl++ {
+			fillNegInfPadded(*buf, x[pl*pw.inLen:(pl+1)*pw.inLen], pw, hp, wp)
+			runPool3s2Rect(k, &pool3s2RectArgs{y: y[pl*pw.outLen : (pl+1)*pw.outLen], x: *buf, n: ow, rows: oh, planes: 1,
+				xRow: wp, yRow: ow, xPlane: hp * wp, yPlane: pw.outLen})
+		}
+	})
+}
+
+var poolBuffers sync.Pool
+
+// getPoolBuffer returns a pooled buffer of n values (contents undefined).
+func getPoolBuffer(n int) *[]float32 {
+	b, _ := poolBuffers.Get().(*[]float32)
+	if b == nil || cap(*b) < n {
+		s := make([]float32, n)
+		return &s
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+// fillNegInfPadded writes rows [0, hp) and columns [0, wp) of the plane xp as its windows see
+// it to buf: [hp, wp], row r and column c holding input (r − PadBegin, c − PadBegin) of the
+// height and width axes, −Inf outside the input.
+func fillNegInfPadded(buf, xp []float32, pw *poolWalk, hp, wp int) {
+	top, left := pw.axes[1].PadBegin, pw.axes[2].PadBegin
+	ninf := float32(math.Inf(-1))
+	cols := max(0, min(pw.w, wp-left)) // input columns inside the buffer
+	for r := range hp {
+		row := buf[r*wp : (r+1)*wp]
+		ih := r - top
+		if ih < 0 || ih >= pw.h {
+			for c := range row {
+				row[c] = ninf
+			}
+			continue
+		}
+		for c := range row[:left] {
+			row[c] = ninf
+		}
+		copy(row[left:left+cols], xp[ih*pw.w:])
+		for c := left + cols; c < wp; c++ {
+			row[c] = ninf
+		}
 	}
 }
 
