@@ -33,12 +33,17 @@ import (
 //
 // with the sum over t < len(offs) in that order, one fused multiply-add per step, i < 16.
 // Strides and offsets count float32 values.
+//
+// When the taps form a kh×kw grid at unit column dilation (offs[i·kw + j] = i·khStride + 16j)
+// and colStride is 16 (or 32 with kw = 3), kh, kw and khStride say so, for dwRowsAsm;
+// otherwise kw is 0.
 type dwArgs struct {
 	out, in, w, bias     []float32
 	offs                 []int
 	rows, cols           int
 	rowStride, colStride int
 	lo, hi               float32
+	kh, kw, khStride     int
 }
 
 // dwGeneric is the portable blocked depthwise kernel; see dwArgs. (Go does not fuse the
@@ -261,6 +266,9 @@ func (pl *depthwisePlan) strip16(s *depthwiseScratch, x, y []float32, n, b, stri
 	a := dwArgs{out: s.out, in: s.padded, w: pl.w[b*taps*16 : (b+1)*taps*16], bias: s.bias[:],
 		offs: pl.offs, rows: rows, cols: ow, rowStride: g.SH * pl.wp * 16, colStride: g.SW * 16,
 		lo: pl.lo, hi: pl.hi}
+	if g.DW == 1 && (g.SW == 1 || g.SW == 2 && g.KW == 3) {
+		a.kh, a.kw, a.khStride = g.KH, g.KW, g.DH*pl.wp*16
+	}
 	checkDW(&a)
 	dwBlock(&a)
 	first, count := o0*ow, rows*ow
@@ -353,10 +361,15 @@ func blockOut(dst, out []float32, n, ld int) {
 // blockedPortable makes the blocked path run its portable tap kernel (tests).
 var blockedPortable bool
 
-// dwBlock runs the blocked depthwise kernel (checked by checkDW).
+// dwBlock runs the blocked depthwise kernel (checked by checkDW): dwRowsAsm for the kernels
+// its fields describe (dwArgs) on rows of at least eight pixels, dwAsm otherwise.
 func dwBlock(a *dwArgs) {
 	if blockedPortable {
 		dwGeneric(a)
+		return
+	}
+	if (a.kw == 3 || a.kw == 5) && a.cols >= 8 {
+		dwRowsAsm(a)
 		return
 	}
 	dwAsm(a)

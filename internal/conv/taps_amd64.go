@@ -92,6 +92,13 @@ func evens16Asm(a *evensArgs)
 //go:noescape
 func dwAsm(a *dwArgs)
 
+// dwRowsAsm is dwAsm for kernels 3 or 5 wide at unit column stride, or 3 wide at stride 2
+// (see dwArgs), on rows of at least eight pixels, with each kernel row's inputs and weights in
+// registers.
+//
+//go:noescape
+func dwRowsAsm(a *dwArgs)
+
 // pool2s2Kernel is the 2×2, stride-2 pooling plane kernel of pool2s2Args with AVX-512: per 16
 // outputs, the maxima (or sums) of the two rows' 32 columns, then of their even and odd columns
 // (two-table permutes); the last outputs of a row under masks.

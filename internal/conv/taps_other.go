@@ -13,6 +13,9 @@ func evens16Asm(a *evensArgs) { evensGeneric(a) }
 // (rowKernel.blocked is false everywhere).
 func dwAsm(a *dwArgs) { dwGeneric(a) }
 
+// dwRowsAsm stands in for the assembly register-blocked depthwise kernel.
+func dwRowsAsm(a *dwArgs) { dwGeneric(a) }
+
 // winoInAsm, winoOutAsm and winoGradAsm stand in for the assembly Winograd transforms (rowKernel.winograd is
 // false everywhere here).
 func winoInAsm(a *winoInArgs)               { winoInGeneric(a) }
