@@ -209,17 +209,26 @@ func hardSwish64(x float64) float64 {
 	return x * v
 }
 
-// vectorPrefix runs the float32 vector kernel vec (nil: none) over the
-// longest prefix of whole 16-value blocks of d and s, and returns the rest
-// for the caller's scalar loop.
+// vectorPrefix runs the float32 vector kernel vec (nil: none) over all of d and s, the last
+// len mod 16 values through a 16-value buffer, and returns what is left for the caller's
+// scalar loop: nothing when vec ran, all of d and s otherwise. So every float32 value takes
+// the same arithmetic wherever it lies in the slices, and results do not depend on how a
+// tensor is cut into chunks (threads, or a convolution's fused tail).
 func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([]T, []T) {
 	d32, ok := any(d).([]float32)
 	if !ok || vec == nil {
 		return d, s
 	}
+	s32 := any(s).([]float32)[:len(d32)]
 	n := len(d32) &^ 15
-	vec(d32, any(s).([]float32), n)
-	return d[n:], s[n:]
+	vec(d32, s32, n)
+	if rest := len(d32) - n; rest > 0 {
+		var in, out [16]float32
+		copy(in[:], s32[n:])
+		vec(out[:], in[:], 16)
+		copy(d32[n:], out[:rest])
+	}
+	return d[len(d):], s[len(s):]
 }
 
 // affine32Vec, if set, computes dst[i] = min(max(a·src[i] + b, lo), hi) 16 at a time, bit for

@@ -146,6 +146,9 @@ func (a windowAttrs) axisPads(i, in, k int) (begin, end int) {
 type convFusion struct {
 	act      gemm.Activation
 	min, max float32
+	// gate, if set, multiplies each output by its own Sigmoid or HardSigmoid after everything
+	// else (Mul(y, Sigmoid(y)): SiLU; see fuseGatesIntoConvs).
+	gate *activation
 }
 
 // convKernel is a planned Conv: x: [N, C, H, W] (or [N, C, W]), w: [M, C/group, kH, kW],
@@ -232,12 +235,18 @@ func (k *convKernel) Run(rc *RunContext, in, out []*Tensor) error {
 		f = conv.NewFilter(g, wv, conv.Auto, x.Shape()[0] > 1)
 	}
 	ep := &conv.Epilogue{Bias: bias, Act: k.fuse.act, Min: k.fuse.min, Max: k.fuse.max}
+	if k.fuse.gate != nil {
+		ep.Tail = gateTail(*k.fuse.gate)
+	}
 	var skip *Tensor
 	if k.add != nil {
 		skip = in[residualSlot]
 		if skip.DType() != Float32 || !SameShape(skip.Shape(), shape) {
 			f.Forward(g, x.Float32s(), y.Float32s(), x.Shape()[0], &conv.Epilogue{Bias: bias}, rc.Threads())
 			out[0], err = k.runResidualFallback(rc, y, skip)
+			if err == nil && ep.Tail != nil {
+				ep.Tail(out[0].Float32s())
+			}
 			return err
 		}
 		ep.Residual = skip.Float32s()

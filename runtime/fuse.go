@@ -268,6 +268,68 @@ func (b *graphBuilder) fuseSelfGate(h halfAsFloat, s *step, n *Node, ins []int, 
 	return true
 }
 
+// gateTail returns the in-place v = v · gate(v) of a fused self-gate, computed in chunks with
+// the kernels selfGateKernel uses, so that its values are that step's.
+func gateTail(gate activation) func(v []float32) {
+	return func(v []float32) {
+		var g [gateChunk]float32
+		for len(v) > 0 {
+			n := min(len(v), gateChunk)
+			applyActivation(gate, g[:n], v[:n])
+			mulLoop(v[:n], v[:n], g[:n], stepVV)
+			v = v[n:]
+		}
+	}
+}
+
+// gateChunk is how many values gateTail gates at a time (on the stack).
+const gateChunk = 512
+
+// fuseGatesIntoConvs moves each self-gate step (fuseSelfGate) whose input is the output of a
+// Conv step, read by nothing else, into that step as the epilogue's Tail: EfficientNet's SiLU
+// after every convolution, then computed on each piece of the output while it is in cache
+// instead of in a pass of its own over a tensor the Conv wrote to memory. Runs after every
+// node is planned (the gate's Mul is the second reader of the Conv's output, so the Conv
+// cannot absorb the gate node by node); the values are those of the two steps.
+func (b *graphBuilder) fuseGatesIntoConvs() {
+	if b.readers == nil {
+		return
+	}
+	keep := make([]*step, 0, len(b.p.steps))
+	for _, s := range b.p.steps {
+		if !b.fuseGateIntoConv(s) {
+			keep = append(keep, s)
+		}
+	}
+	b.p.steps = keep // b.producer's step indices refer to the old list from here on
+}
+
+// fuseGateIntoConv fuses the self-gate step s into the Conv step producing its input, if it
+// can, and reports whether it did.
+func (b *graphBuilder) fuseGateIntoConv(s *step) bool {
+	gk, ok := s.kernel.(*selfGateKernel)
+	if !ok || len(s.in) != 1 || len(s.out) != 1 || s.in[0] < 0 {
+		return false
+	}
+	x := s.in[0]
+	at, ok := b.producer[x]
+	if !ok {
+		return false
+	}
+	c := b.p.steps[at]
+	ck, ok := c.kernel.(*convKernel)
+	// Two readers of x: the gate and its Mul, both in s.
+	if !ok || ck.fuse.gate != nil || len(c.out) != 1 || c.out[0] != x || b.readers[b.p.values[x].name] != 2 {
+		return false
+	}
+	act := gk.act
+	ck.fuse.gate = &act
+	c.out[0] = s.out[0]
+	c.fused = append(append(c.fused, s.node.Name), s.fused...)
+	b.producer[s.out[0]] = at
+	return true
+}
+
 // selfGateKernel is a Sigmoid or HardSigmoid and the Mul of its input by its output, fused
 // (fuseSelfGate).
 type selfGateKernel struct {

@@ -25,6 +25,9 @@ type fusionGraph struct {
 	wantAct   gemm.Activation
 	wantAdd   bool
 	wantBN    bool // a BatchNormalization folds in (outputs then agree within rounding)
+	wantGate  bool // a Sigmoid or HardSigmoid and its Mul fold in as the epilogue's Tail
+	// selfGate: a gate and its Mul stay one step of their own (fuseSelfGate, not into the Conv).
+	selfGate bool
 }
 
 func fusionNode(op string, out string, in ...string) *onnx.NodeProto {
@@ -113,6 +116,19 @@ func TestConvFusionPatterns(t *testing.T) {
 			fusionNode("Relu", "y", "n")}, wantBN: true, wantAct: gemm.ActRelu},
 		{name: "batchnorm with statistics fed at run time", tail: []*onnx.NodeProto{fusionNode("BatchNormalization", "y", "c", "scale", "shift", "s", "var")},
 			skipShape: []int{6}},
+		{name: "silu", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "g", "c"), fusionNode("Mul", "y", "c", "g")}, wantGate: true},
+		{name: "silu gate first", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "g", "c"), fusionNode("Mul", "y", "g", "c")}, wantGate: true},
+		{name: "hardsigmoid gate", tail: []*onnx.NodeProto{fusionNode("HardSigmoid", "g", "c"), fusionNode("Mul", "y", "c", "g")}, wantGate: true},
+		{name: "relu then silu", tail: []*onnx.NodeProto{fusionNode("Relu", "r", "c"), fusionNode("Sigmoid", "g", "r"), fusionNode("Mul", "y", "r", "g")},
+			wantAct: gemm.ActRelu, wantGate: true},
+		{name: "add then silu", tail: []*onnx.NodeProto{fusionNode("Add", "a", "c", "s"), fusionNode("Sigmoid", "g", "a"), fusionNode("Mul", "y", "a", "g")},
+			skipShape: full, wantAdd: true, wantGate: true},
+		{name: "broadcast add then silu", tail: []*onnx.NodeProto{fusionNode("Add", "a", "c", "s"), fusionNode("Sigmoid", "g", "a"), fusionNode("Mul", "y", "a", "g")},
+			skipShape: []int{1, 6, 1, 9}, wantAdd: true, wantGate: true},
+		{name: "silu of a conv output read elsewhere", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "g", "c"), fusionNode("Mul", "y", "c", "g")},
+			extraOut: "c", selfGate: true},
+		{name: "silu with the gate read elsewhere", tail: []*onnx.NodeProto{fusionNode("Sigmoid", "g", "c"), fusionNode("Mul", "y", "c", "g")},
+			extraOut: "g"},
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, fg := range cases {
@@ -129,12 +145,19 @@ func TestConvFusionPatterns(t *testing.T) {
 			if fg.wantBN {
 				absorbed++
 			}
+			if fg.wantGate || fg.selfGate {
+				absorbed++ // the Mul, into the gate's step or with it into the Conv
+			}
+			if fg.wantGate {
+				absorbed++
+			}
 			if got, want := len(fused.plan.steps), len(plain.plan.steps)-absorbed; got != want {
 				t.Fatalf("fused plan has %d steps, want %d (unfused %d)", got, want, len(plain.plan.steps))
 			}
 			ck := fused.plan.steps[0].kernel.(*convKernel)
-			if ck.fuse.act != fg.wantAct || (ck.add != nil) != fg.wantAdd {
-				t.Fatalf("fused Conv: activation %v, add %v; want %v, %v", ck.fuse.act, ck.add != nil, fg.wantAct, fg.wantAdd)
+			if ck.fuse.act != fg.wantAct || (ck.add != nil) != fg.wantAdd || (ck.fuse.gate != nil) != fg.wantGate {
+				t.Fatalf("fused Conv: activation %v, add %v, gate %v; want %v, %v, %v", ck.fuse.act, ck.add != nil, ck.fuse.gate != nil,
+					fg.wantAct, fg.wantAdd, fg.wantGate)
 			}
 			if fg.wantBN {
 				assertCloseOutputs(t, fused, plain, feeds, 1e-5)

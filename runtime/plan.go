@@ -98,6 +98,7 @@ func compile(m *onnx.ModelProto, opts *Options) (*plan, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
+	b.fuseGatesIntoConvs()
 	if err := b.addOutputs(g); err != nil {
 		return nil, err
 	}

@@ -52,7 +52,9 @@ GLOBL one32<>(SB), RODATA|NOPTR, $4
 
 // func sigmoid32AVX512(dst, src []float32, n int)
 //
-// dst[i] = 1/(1 + e^−src[i]) for i < n, n a multiple of 16.
+// dst[i] = 1/(1 + e^−src[i]) for i < n, n a multiple of 16. Below −104 the result is 0 (the
+// true one is under half the smallest subnormal; EXP's clamp would leave ~3e-39 there, also
+// for −Inf).
 TEXT ·sigmoid32AVX512(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
@@ -61,13 +63,17 @@ TEXT ·sigmoid32AVX512(SB), NOSPLIT, $0-56
 	JEQ  sigdone
 	VBROADCASTSS one32<>(SB), Z31
 	VPXORD       Z30, Z30, Z30
+	MOVL         $0xc2d00000, AX   // −104
+	VPBROADCASTD AX, Z29
 
 sigloop:
-	VMOVUPS (SI), Z0
-	VSUBPS  Z0, Z30, Z0        // −x
+	VMOVUPS (SI), Z3
+	VSUBPS  Z3, Z30, Z0        // −x
 	EXP(Z0, Z1, Z2)
 	VADDPS  Z31, Z0, Z0        // 1 + e^−x
 	VDIVPS  Z0, Z31, Z0        // 1 / (1 + e^−x)
+	VCMPPS  $1, Z29, Z3, K1    // x < −104
+	VMOVAPS Z30, K1, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ    $64, SI
 	ADDQ    $64, DI

@@ -50,6 +50,9 @@ func checkSigmoid(t *testing.T, x []float32) {
 	worst := 0.0
 	for i, v := range x {
 		want := float32(sigmoid64(float64(v)))
+		if v < -104 && y[i] != 0 || v > 104 && y[i] != 1 {
+			t.Fatalf("sigmoid(%v) = %v, want exactly %v", v, y[i], want)
+		}
 		d := ulpDiff(y[i], want)
 		if math.Abs(float64(want)) < 1.2e-38 && math.Abs(float64(y[i]-want)) <= 1e-38 {
 			continue
@@ -60,6 +63,34 @@ func checkSigmoid(t *testing.T, x []float32) {
 		worst = max(worst, d)
 	}
 	t.Logf("sigmoid: worst %v ulp over %d values (vector kernel: %v)", worst, len(x), sigmoid32Vec != nil)
+}
+
+// TestVectorLoopsIgnoreChunks runs the float32 loops built on vectorPrefix (sigmoid, HardSwish,
+// erf) over a slice whole and cut into random pieces: the results agree bit for bit, since every
+// value goes through the vector kernel wherever it lies (a tail shorter than a vector through a
+// padded one), so that neither the thread count nor a convolution's fused tail changes a bit.
+func TestVectorLoopsIgnoreChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := make([]float32, 1000)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * 6)
+	}
+	loops := map[string]func(d, s []float32){"sigmoid": sigmoidLoop[float32], "hardswish": hardSwishLoop[float32], "erf": erfLoop[float32]}
+	for name, loop := range loops {
+		whole := make([]float32, len(x))
+		loop(whole, x)
+		pieces := make([]float32, len(x))
+		for lo := 0; lo < len(x); {
+			hi := min(len(x), lo+1+rng.IntN(40))
+			loop(pieces[lo:hi], x[lo:hi])
+			lo = hi
+		}
+		for i := range x {
+			if math.Float32bits(whole[i]) != math.Float32bits(pieces[i]) {
+				t.Fatalf("%s(%v): %v whole, %v in pieces", name, x[i], whole[i], pieces[i])
+			}
+		}
+	}
 }
 
 // TestVectorErfAccuracy compares the float32 error function (the vector kernel where the CPU has

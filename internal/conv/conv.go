@@ -100,6 +100,14 @@ type Epilogue struct {
 	// Group, if not nil, replaces Bias and Act: the raw sums of every (image, group) product are
 	// handed to the GroupFinisher it begins for that product (see GroupEpilogue).
 	Group GroupEpilogue
+	// Tail, if not nil, is applied in place to the finished outputs, after everything above:
+	// every output value is passed to it exactly once, in runs of consecutive values, possibly
+	// from several goroutines at once. It must act on each value alone (an elementwise
+	// function, so that how the runs are cut does not matter). The GEMM-based and the
+	// channel-blocked depthwise algorithms call it on pieces of their output while those are
+	// in cache (a fused SiLU costs no pass over memory of its own); the others after the
+	// whole output is done.
+	Tail func(v []float32)
 }
 
 // GroupEpilogue finishes convolution sums with per-(image, group) state, such as the patch
@@ -262,32 +270,54 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 	if ep == nil {
 		ep = &Epilogue{}
 	}
+	if !f.forward(g, x, y, batch, ep, threads) && ep.Tail != nil {
+		applyTail(ep.Tail, y[:batch*g.OutputLen()], threads)
+	}
+}
+
+// forward runs the algorithm for Forward and reports whether it applied ep.Tail itself.
+func (f *Filter) forward(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) (tailDone bool) {
 	if f.algo == Direct && blockedDepthwise(g, ep) {
 		forwardDepthwise16(g, f.blockedWeights(g), x, y, batch, ep, threads)
-		return
+		return true
 	}
 	if (f.algo == Direct || f.algo == Im2col && groupedDirect(g)) && directFits(g) {
 		if ep.Residual == nil {
 			forwardDirect(g, f.w, x, y, batch, ep, threads)
-			return
+			return false
 		}
 		// The direct kernels clamp as they store; the residual has to come in before that.
 		forwardDirect(g, f.w, x, y, batch, &Epilogue{Bias: ep.Bias}, threads)
 		addResidual(y[:batch*g.OutputLen()], ep, threads)
-		return
+		return false
 	}
 	if f.algo == Stem && ep.Residual == nil {
 		f.forwardStem(g, x, y, batch, ep, threads)
-		return
+		return false
 	}
 	if f.algo == Winograd {
 		if p := newWinoPlan(g, batch, threads); p.pays() {
 			f.forwardWinograd(p, x, y, batch, ep, threads)
-			return
+			return false
 		}
 	}
 	f.forwardGemm(g, x, y, batch, ep, threads)
+	return ep.Group == nil
 }
+
+// applyTail applies tail to y in runs of tailRun values spread over the threads.
+func applyTail(tail func([]float32), y []float32, threads int) {
+	runs := (len(y) + tailRun - 1) / tailRun
+	parallel.For(min(threads, runs), runs, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			tail(y[r*tailRun : min(len(y), (r+1)*tailRun)])
+		}
+	})
+}
+
+// tailRun is the length of the runs applyTail hands out: large enough to amortise a call,
+// small enough to stay in L1 between the tail's passes.
+const tailRun = 4096
 
 func (f *Filter) check(g Geometry, x, y []float32, batch int, ep *Epilogue) {
 	if err := g.Validate(); err != nil {
@@ -372,6 +402,12 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		if ep.Group != nil {
 			fin = ep.Group.Begin(n, gi, xg, inner)
 			*gep = gemm.Epilogue{Tile: fin.Finish}
+		} else if ep.Tail != nil {
+			gep.Tile = func(c []float32, ldc, _, _, rows, cols int) {
+				for r := range rows {
+					ep.Tail(c[r*ldc : r*ldc+cols])
+				}
+			}
 		}
 		if f.packed != nil {
 			f.packed[gi].Mul(ohw, b, yg, ohw, gep, inner)

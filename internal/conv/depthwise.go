@@ -114,6 +114,7 @@ type depthwisePlan struct {
 	w      []float32 // per block: KH·KW·16 weights, tap-major (blockedWeights)
 	bias   []float32 // C values, or nil
 	lo, hi float32
+	tail   func([]float32) // Epilogue.Tail, or nil
 }
 
 // depthwiseStripBytes bounds a strip's padded input and output blocks together, so that they
@@ -124,7 +125,7 @@ const depthwiseStripBytes = 128 << 10
 var depthwiseStripRows int
 
 func newDepthwisePlan(g Geometry, w []float32, ep *Epilogue) *depthwisePlan {
-	pl := &depthwisePlan{g: g, wp: g.W + g.PadLeft + g.PadRight, w: w, bias: ep.Bias}
+	pl := &depthwisePlan{g: g, wp: g.W + g.PadLeft + g.PadRight, w: w, bias: ep.Bias, tail: ep.Tail}
 	pl.lo, pl.hi = bounds(ep)
 	for kh := range g.KH {
 		for kw := range g.KW {
@@ -271,6 +272,9 @@ func (pl *depthwisePlan) strip16(s *depthwiseScratch, x, y []float32, n, b, stri
 	}
 	checkDW(&a)
 	dwBlock(&a)
+	if pl.tail != nil {
+		pl.tail(s.out[:rows*ow*16]) // elementwise: the pixel-major order does not matter
+	}
 	first, count := o0*ow, rows*ow
 	dst := y[(n*g.C+c0)*ohw:]
 	if real < 16 {
