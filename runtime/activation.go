@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/gemm"
 )
@@ -223,13 +224,19 @@ func vectorPrefix[T floatElem](vec func(dst, src []float32, n int), d, s []T) ([
 	n := len(d32) &^ 15
 	vec(d32, s32, n)
 	if rest := len(d32) - n; rest > 0 {
-		var in, out [16]float32
-		copy(in[:], s32[n:])
-		vec(out[:], in[:], 16)
+		buf := vectorTails.Get().(*[32]float32) // a local array would escape through vec
+		in, out := buf[:16], buf[16:]
+		copy(in, s32[n:])
+		clear(in[rest:])
+		vec(out, in, 16)
 		copy(d32[n:], out[:rest])
+		vectorTails.Put(buf)
 	}
 	return d[len(d):], s[len(s):]
 }
+
+// vectorTails holds vectorPrefix's padded input and output vectors.
+var vectorTails = sync.Pool{New: func() any { return new([32]float32) }}
 
 // affine32Vec, if set, computes dst[i] = min(max(a·src[i] + b, lo), hi) 16 at a time, bit for
 // bit as Go's float32 arithmetic and min/max do (with fused, a·x + b rounded once), for any

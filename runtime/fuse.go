@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/conv"
 	"github.com/dcnet-go/dcnet/internal/gemm"
@@ -272,18 +273,21 @@ func (b *graphBuilder) fuseSelfGate(h halfAsFloat, s *step, n *Node, ins []int, 
 // the kernels selfGateKernel uses, so that its values are that step's.
 func gateTail(gate activation) func(v []float32) {
 	return func(v []float32) {
-		var g [gateChunk]float32
+		g := gateBuffers.Get().(*[gateChunk]float32) // a local array would escape to the heap
 		for len(v) > 0 {
 			n := min(len(v), gateChunk)
 			applyActivation(gate, g[:n], v[:n])
 			mulLoop(v[:n], v[:n], g[:n], stepVV)
 			v = v[n:]
 		}
+		gateBuffers.Put(g)
 	}
 }
 
-// gateChunk is how many values gateTail gates at a time (on the stack).
-const gateChunk = 512
+// gateChunk is how many values gateTail gates at a time.
+const gateChunk = 1024
+
+var gateBuffers = sync.Pool{New: func() any { return new([gateChunk]float32) }}
 
 // fuseGatesIntoConvs moves each self-gate step (fuseSelfGate) whose input is the output of a
 // Conv step, read by nothing else, into that step as the epilogue's Tail: EfficientNet's SiLU

@@ -103,10 +103,11 @@ type Epilogue struct {
 	// Tail, if not nil, is applied in place to the finished outputs, after everything above:
 	// every output value is passed to it exactly once, in runs of consecutive values, possibly
 	// from several goroutines at once. It must act on each value alone (an elementwise
-	// function, so that how the runs are cut does not matter). The GEMM-based and the
-	// channel-blocked depthwise algorithms call it on pieces of their output while those are
-	// in cache (a fused SiLU costs no pass over memory of its own); the others after the
-	// whole output is done.
+	// function, so that how the runs are cut does not matter). The channel-blocked depthwise
+	// algorithm calls it on each strip of output while the strip is in cache; the others in
+	// one pass over the finished output, spread over the threads. (Calling it from the GEMM's
+	// Tile hook, on each finished block, measured 5–10 % slower on EfficientNet-B0 than the
+	// pass after: the blocks are too large to stay in cache.)
 	Tail func(v []float32)
 }
 
@@ -302,7 +303,7 @@ func (f *Filter) forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 		}
 	}
 	f.forwardGemm(g, x, y, batch, ep, threads)
-	return ep.Group == nil
+	return false
 }
 
 // applyTail applies tail to y in runs of tailRun values spread over the threads.
@@ -402,12 +403,6 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		if ep.Group != nil {
 			fin = ep.Group.Begin(n, gi, xg, inner)
 			*gep = gemm.Epilogue{Tile: fin.Finish}
-		} else if ep.Tail != nil {
-			gep.Tile = func(c []float32, ldc, _, _, rows, cols int) {
-				for r := range rows {
-					ep.Tail(c[r*ldc : r*ldc+cols])
-				}
-			}
 		}
 		if f.packed != nil {
 			f.packed[gi].Mul(ohw, b, yg, ohw, gep, inner)
