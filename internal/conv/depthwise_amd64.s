@@ -33,6 +33,60 @@
 	MOVQ dwArgs_offs(DI), CX \
 	MOVQ dwArgs_offs+8(DI), AX
 
+// FMA8(w, a, b, c, d, e, f, g, h) adds w times the eight inputs to the accumulators Z0..Z7.
+#define FMA8(w, a, b, c, d, e, f, g, h) \
+	VFMADD231PS a, w, Z0 \
+	VFMADD231PS b, w, Z1 \
+	VFMADD231PS c, w, Z2 \
+	VFMADD231PS d, w, Z3 \
+	VFMADD231PS e, w, Z4 \
+	VFMADD231PS f, w, Z5 \
+	VFMADD231PS g, w, Z6 \
+	VFMADD231PS h, w, Z7
+
+// LOAD10 loads the ten pixel vectors at R11, 64 bytes apart, into Z8..Z17.
+#define LOAD10 \
+	VMOVUPS (R11), Z8 \
+	VMOVUPS 64(R11), Z9 \
+	VMOVUPS 128(R11), Z10 \
+	VMOVUPS 192(R11), Z11 \
+	VMOVUPS 256(R11), Z12 \
+	VMOVUPS 320(R11), Z13 \
+	VMOVUPS 384(R11), Z14 \
+	VMOVUPS 448(R11), Z15 \
+	VMOVUPS 512(R11), Z16 \
+	VMOVUPS 576(R11), Z17
+
+// GROUPSTART(bias) sets the sums to bias, R11 to the group's first kernel row, DX to the first
+// weights and AX to the kernel rows.
+#define GROUPSTART(bias) \
+	VMOVAPS bias, Z0 \
+	VMOVAPS bias, Z1 \
+	VMOVAPS bias, Z2 \
+	VMOVAPS bias, Z3 \
+	VMOVAPS bias, Z4 \
+	VMOVAPS bias, Z5 \
+	VMOVAPS bias, Z6 \
+	VMOVAPS bias, Z7 \
+	MOVQ R10, R11 \
+	MOVQ dwArgs_w(DI), DX \
+	MOVQ dwArgs_kh(DI), AX
+
+// GROUPSTORE(lo, hi) stores the eight clamped sums and moves to the next group (eight column
+// strides, R15, on in the input).
+#define GROUPSTORE(lo, hi) \
+	CLAMPSTOREIN(Z0, 0, lo, hi) \
+	CLAMPSTOREIN(Z1, 64, lo, hi) \
+	CLAMPSTOREIN(Z2, 128, lo, hi) \
+	CLAMPSTOREIN(Z3, 192, lo, hi) \
+	CLAMPSTOREIN(Z4, 256, lo, hi) \
+	CLAMPSTOREIN(Z5, 320, lo, hi) \
+	CLAMPSTOREIN(Z6, 384, lo, hi) \
+	CLAMPSTOREIN(Z7, 448, lo, hi) \
+	ADDQ $512, R8 \
+	LEAQ (R10)(R15*8), R10 \
+	SUBQ $8, R13
+
 // func dwAsm(a *dwArgs)
 //
 // Output pixels go eight at a time (four when a row has fewer than eight, one by one below
@@ -103,17 +157,7 @@ dwOctTap:
 	DECQ AX
 	JNZ dwOctTap
 
-	CLAMPSTORE(Z0, 0)
-	CLAMPSTORE(Z1, 64)
-	CLAMPSTORE(Z2, 128)
-	CLAMPSTORE(Z3, 192)
-	CLAMPSTORE(Z4, 256)
-	CLAMPSTORE(Z5, 320)
-	CLAMPSTORE(Z6, 384)
-	CLAMPSTORE(Z7, 448)
-	ADDQ $512, R8
-	LEAQ (R10)(R15*8), R10
-	SUBQ $8, R13
+	GROUPSTORE(Z10, Z11)
 	JMP dwOct
 
 dwQuad:
@@ -187,60 +231,6 @@ dwNextRow:
 dwDone:
 	VZEROUPPER
 	RET
-
-// FMA8(w, a, b, c, d, e, f, g, h) adds w times the eight inputs to the accumulators Z0..Z7.
-#define FMA8(w, a, b, c, d, e, f, g, h) \
-	VFMADD231PS a, w, Z0 \
-	VFMADD231PS b, w, Z1 \
-	VFMADD231PS c, w, Z2 \
-	VFMADD231PS d, w, Z3 \
-	VFMADD231PS e, w, Z4 \
-	VFMADD231PS f, w, Z5 \
-	VFMADD231PS g, w, Z6 \
-	VFMADD231PS h, w, Z7
-
-// LOAD10 loads the ten pixel vectors at R11, 64 bytes apart, into Z8..Z17.
-#define LOAD10 \
-	VMOVUPS (R11), Z8 \
-	VMOVUPS 64(R11), Z9 \
-	VMOVUPS 128(R11), Z10 \
-	VMOVUPS 192(R11), Z11 \
-	VMOVUPS 256(R11), Z12 \
-	VMOVUPS 320(R11), Z13 \
-	VMOVUPS 384(R11), Z14 \
-	VMOVUPS 448(R11), Z15 \
-	VMOVUPS 512(R11), Z16 \
-	VMOVUPS 576(R11), Z17
-
-// GROUPSTART(bias) sets the sums to bias, R11 to the group's first kernel row, DX to the first
-// weights and AX to the kernel rows.
-#define GROUPSTART(bias) \
-	VMOVAPS bias, Z0 \
-	VMOVAPS bias, Z1 \
-	VMOVAPS bias, Z2 \
-	VMOVAPS bias, Z3 \
-	VMOVAPS bias, Z4 \
-	VMOVAPS bias, Z5 \
-	VMOVAPS bias, Z6 \
-	VMOVAPS bias, Z7 \
-	MOVQ R10, R11 \
-	MOVQ dwArgs_w(DI), DX \
-	MOVQ dwArgs_kh(DI), AX
-
-// GROUPSTORE(lo, hi) stores the eight clamped sums and moves to the next group (eight column
-// strides, R15, on in the input).
-#define GROUPSTORE(lo, hi) \
-	CLAMPSTOREIN(Z0, 0, lo, hi) \
-	CLAMPSTOREIN(Z1, 64, lo, hi) \
-	CLAMPSTOREIN(Z2, 128, lo, hi) \
-	CLAMPSTOREIN(Z3, 192, lo, hi) \
-	CLAMPSTOREIN(Z4, 256, lo, hi) \
-	CLAMPSTOREIN(Z5, 320, lo, hi) \
-	CLAMPSTOREIN(Z6, 384, lo, hi) \
-	CLAMPSTOREIN(Z7, 448, lo, hi) \
-	ADDQ $512, R8 \
-	LEAQ (R10)(R15*8), R10 \
-	SUBQ $8, R13
 
 // func dwRowsAsm(a *dwArgs)
 //

@@ -263,23 +263,30 @@ func TestAveragePoolStride1(t *testing.T) {
 					if p.Check() != nil {
 						continue
 					}
-					const planes = 3
-					x32 := randFloats(rng, planes*p.InLen())
-					x64 := make([]float64, len(x32))
-					for i, v := range x32 {
-						x64[i] = float64(v)
-					}
-					y32 := make([]float32, planes*p.OutLen())
-					y64 := make([]float64, len(y32))
-					AveragePool(p, x32, y32, countPad, planes, 2)
-					AveragePool(p, x64, y64, countPad, planes, 1)
-					for i := range y32 {
-						if math.Abs(float64(y32[i])-y64[i]) > 1e-6*(1+math.Abs(y64[i])) {
-							t.Fatalf("%dx%d window %d pads %v countPad %v: output %d = %v, want %v", hw[0], hw[1], k, pads, countPad, i, y32[i], y64[i])
-						}
-					}
+					checkAveragePool(t, rng, p, countPad, fmt.Sprintf("%dx%d window %d pads %v", hw[0], hw[1], k, pads))
 				}
 			}
+		}
+	}
+}
+
+// checkAveragePool runs AveragePool over three random planes of p in float32 on two threads
+// (the fast paths) and in float64 on one (the general path), and compares them.
+func checkAveragePool(t *testing.T, rng *rand.Rand, p PoolGeometry, countPad bool, what string) {
+	t.Helper()
+	const planes = 3
+	x32 := randFloats(rng, planes*p.InLen())
+	x64 := make([]float64, len(x32))
+	for i, v := range x32 {
+		x64[i] = float64(v)
+	}
+	y32 := make([]float32, planes*p.OutLen())
+	y64 := make([]float64, len(y32))
+	AveragePool(p, x32, y32, countPad, planes, 2)
+	AveragePool(p, x64, y64, countPad, planes, 1)
+	for i := range y32 {
+		if math.Abs(float64(y32[i])-y64[i]) > 1e-6*(1+math.Abs(y64[i])) {
+			t.Fatalf("%s countPad %v: output %d = %v, want %v", what, countPad, i, y32[i], y64[i])
 		}
 	}
 }
@@ -295,22 +302,8 @@ func TestAveragePool2x2(t *testing.T) {
 		if activeRow.Load().pool2s2 && !pool2s2(newPoolWalk(p)) {
 			t.Fatalf("%v: the 2×2 kernel does not take the pool", hw)
 		}
-		const planes = 3
-		x32 := randFloats(rng, planes*p.InLen())
-		x64 := make([]float64, len(x32))
-		for i, v := range x32 {
-			x64[i] = float64(v)
-		}
 		for _, countPad := range []bool{false, true} {
-			y32 := make([]float32, planes*p.OutLen())
-			y64 := make([]float64, len(y32))
-			AveragePool(p, x32, y32, countPad, planes, 2)
-			AveragePool(p, x64, y64, countPad, planes, 1)
-			for i := range y32 {
-				if math.Abs(float64(y32[i])-y64[i]) > 1e-6*(1+math.Abs(y64[i])) {
-					t.Fatalf("%v countPad %v: output %d = %v, want %v", hw, countPad, i, y32[i], y64[i])
-				}
-			}
+			checkAveragePool(t, rng, p, countPad, fmt.Sprint(hw))
 		}
 	}
 }
