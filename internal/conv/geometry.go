@@ -3,6 +3,7 @@ package conv
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Geometry describes a 2-D convolution of one [C, H, W] image by a [M, C/Group, KH, KW] filter
@@ -196,4 +197,49 @@ func (a AutoPad) Pads(in, k, s, d, padBegin, padEnd int) (begin, end int) {
 		return total - total/2, total / 2
 	}
 	return padBegin, padEnd
+}
+
+// padRows writes rows [r0, r1) of the padded plane dst: [rows, wp] from the plane src: [h, w]:
+// row r, column c holds src[r − top][c − left], and fill where that lies outside src (columns
+// of src beyond wp − left are left out).
+func padRows(dst, src []float32, h, w, top, left, wp, r0, r1 int, fill float32) {
+	n := max(0, min(w, wp-left))
+	for r := r0; r < r1; r++ {
+		row := dst[r*wp : (r+1)*wp]
+		ih := r - top
+		if ih < 0 || ih >= h {
+			fill32(row, fill)
+			continue
+		}
+		fill32(row[:left], fill)
+		copy(row[left:left+n], src[ih*w:][:n])
+		fill32(row[left+n:], fill)
+	}
+}
+
+// fill32 sets every value of s to v.
+func fill32(s []float32, v float32) {
+	if v == 0 {
+		clear(s) // +0, as the loop would write
+		return
+	}
+	for i := range s {
+		s[i] = v
+	}
+}
+
+// floatBuffers holds scratch slices of float32 (contents undefined) shared by the kernels that
+// need a padded copy of their input for one call: the stem kernel, the padded 3×3/2 max pool.
+var floatBuffers sync.Pool
+
+// getFloats returns a pooled buffer of n values (contents undefined); put it back into
+// floatBuffers when done.
+func getFloats(n int) *[]float32 {
+	b, _ := floatBuffers.Get().(*[]float32)
+	if b == nil || cap(*b) < n {
+		s := make([]float32, n)
+		return &s
+	}
+	*b = (*b)[:n]
+	return b
 }

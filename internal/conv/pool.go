@@ -3,7 +3,6 @@ package conv
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/parallel"
 )
@@ -423,53 +422,16 @@ func maxPool3s2Padded(pw *poolWalk, x, y []float32, planes, threads int) {
 	hp, wp := 2*oh+1, 2*ow+1
 	k := activeRow.Load()
 	parallel.For(threads, planes, func(lo, hi int) {
-		buf := getPoolBuffer(hp * wp)
-		defer poolBuffers.Put(buf)
+		buf := getFloats(hp * wp)
+		defer floatBuffers.Put(buf)
+		ninf := float32(math.Inf(-1))
 		for pl := lo; pl < hi; pl++ {
-			fillNegInfPadded(*buf, x[pl*pw.inLen:(pl+1)*pw.inLen], pw, hp, wp)
+			// The rows and columns the windows span, −Inf where they fall outside the input.
+			padRows(*buf, x[pl*pw.inLen:(pl+1)*pw.inLen], pw.h, pw.w, pw.axes[1].PadBegin, pw.axes[2].PadBegin, wp, 0, hp, ninf)
 			runPool3s2Rect(k, &pool3s2RectArgs{y: y[pl*pw.outLen : (pl+1)*pw.outLen], x: *buf, n: ow, rows: oh, planes: 1,
 				xRow: wp, yRow: ow, xPlane: hp * wp, yPlane: pw.outLen})
 		}
 	})
-}
-
-var poolBuffers sync.Pool
-
-// getPoolBuffer returns a pooled buffer of n values (contents undefined).
-func getPoolBuffer(n int) *[]float32 {
-	b, _ := poolBuffers.Get().(*[]float32)
-	if b == nil || cap(*b) < n {
-		s := make([]float32, n)
-		return &s
-	}
-	*b = (*b)[:n]
-	return b
-}
-
-// fillNegInfPadded writes rows [0, hp) and columns [0, wp) of the plane xp as its windows see
-// it to buf: [hp, wp], row r and column c holding input (r − PadBegin, c − PadBegin) of the
-// height and width axes, −Inf outside the input.
-func fillNegInfPadded(buf, xp []float32, pw *poolWalk, hp, wp int) {
-	top, left := pw.axes[1].PadBegin, pw.axes[2].PadBegin
-	ninf := float32(math.Inf(-1))
-	cols := max(0, min(pw.w, wp-left)) // input columns inside the buffer
-	for r := range hp {
-		row := buf[r*wp : (r+1)*wp]
-		ih := r - top
-		if ih < 0 || ih >= pw.h {
-			for c := range row {
-				row[c] = ninf
-			}
-			continue
-		}
-		for c := range row[:left] {
-			row[c] = ninf
-		}
-		copy(row[left:left+cols], xp[ih*pw.w:])
-		for c := left + cols; c < wp; c++ {
-			row[c] = ninf
-		}
-	}
 }
 
 // pool3s2RectArgs is the contract of the 3×3, stride-2 max-pool kernel: for rows r < rows of

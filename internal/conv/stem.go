@@ -2,7 +2,6 @@ package conv
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/dcnet-go/dcnet/internal/gemm"
 	"github.com/dcnet-go/dcnet/internal/parallel"
@@ -138,23 +137,10 @@ func newStemPlan(g Geometry) *stemPlan {
 // zeros around the image.
 func (p *stemPlan) pad(pad, x []float32, r0, r1 int) {
 	g := p.g
-	n := max(0, min(g.W, p.wp-g.PadLeft))
 	for c := range g.C {
-		for r := r0; r < r1; r++ {
-			dst := pad[(c*p.hp+r)*p.wp : (c*p.hp+r+1)*p.wp]
-			h := r - g.PadTop
-			if h < 0 || h >= g.H {
-				clear(dst)
-				continue
-			}
-			clear(dst[:g.PadLeft])
-			copy(dst[g.PadLeft:g.PadLeft+n], x[(c*g.H+h)*g.W:][:n])
-			clear(dst[g.PadLeft+n:])
-		}
+		padRows(pad[c*p.hp*p.wp:(c+1)*p.hp*p.wp], x[c*g.H*g.W:(c+1)*g.H*g.W], g.H, g.W, g.PadTop, g.PadLeft, p.wp, r0, r1, 0)
 	}
 }
-
-var stemPads = sync.Pool{New: func() any { return new([]float32) }}
 
 // forwardStem computes the convolution with the stem kernels: images side by side on the
 // threads, or the output rows of each image when there are fewer images than threads. The
@@ -169,12 +155,9 @@ func (f *Filter) forwardStem(g Geometry, x, y []float32, batch int, ep *Epilogue
 		bias = ep.Bias
 	}
 	parallel.ForEach(outer, batch, func(_, n int) {
-		buf := stemPads.Get().(*[]float32)
-		defer stemPads.Put(buf)
-		if need := g.C * p.hp * p.wp; cap(*buf) < need {
-			*buf = make([]float32, need)
-		}
-		pad := (*buf)[:g.C*p.hp*p.wp]
+		buf := getFloats(g.C * p.hp * p.wp)
+		defer floatBuffers.Put(buf)
+		pad := *buf
 		parallel.For(inner, p.hp, func(r0, r1 int) { p.pad(pad, x[n*g.InputLen():(n+1)*g.InputLen()], r0, r1) })
 		yn := y[n*g.OutputLen() : (n+1)*g.OutputLen()]
 		var fin GroupFinisher
