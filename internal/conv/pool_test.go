@@ -355,6 +355,25 @@ func TestPool2s2Kernel(t *testing.T) {
 	}
 }
 
+// guardedOutput returns n outputs followed by 16 guard values (7) that a kernel must not write.
+func guardedOutput(n int) []float32 {
+	y := make([]float32, n+16)
+	for i := range y {
+		y[i] = 7
+	}
+	return y
+}
+
+// checkGuard fails the test if a guard value after the first n of y was overwritten.
+func checkGuard(t *testing.T, y []float32, n int, what string) {
+	t.Helper()
+	for i, v := range y[n:] {
+		if v != 7 {
+			t.Fatalf("%s: wrote past the outputs at %d", what, i)
+		}
+	}
+}
+
 // TestAvg3x3Kernel checks the 3×3 average-pool kernel of every row kernel against the float64
 // definition (both divisors) on planes from 2×2 to 20×40, bit for bit against the portable
 // kernel, and that nothing past the outputs is written.
@@ -382,17 +401,10 @@ func TestAvg3x3Kernel(t *testing.T) {
 				for _, name := range RowKernels() {
 					a := newPool3x3Args(h, w)
 					a.setDivisors(countPad)
-					y := make([]float32, planes*h*w+16)
-					for i := range y {
-						y[i] = 7
-					}
+					y := guardedOutput(planes * h * w)
 					a.planes, a.x, a.y = planes, x32, y[:planes*h*w]
 					runAvg3x3(findRowKernel(name), &a)
-					for i, v := range y[planes*h*w:] {
-						if v != 7 {
-							t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
-						}
-					}
+					checkGuard(t, y, planes*h*w, fmt.Sprintf("%s %d×%d", name, h, w))
 					for i, v := range y[:planes*h*w] {
 						if math.Abs(float64(v)-want[i]) > 1e-6*(1+math.Abs(want[i])) {
 							t.Fatalf("%s %d×%d countPad %v: output %d = %v, want %v", name, h, w, countPad, i, v, want[i])
@@ -433,10 +445,7 @@ func TestPool3s2RectKernel(t *testing.T) {
 				x[rng.IntN(len(x))] = float32(math.NaN())
 			}
 			for _, name := range RowKernels() {
-				y := make([]float32, planes*oh*ow+16)
-				for i := range y {
-					y[i] = 7
-				}
+				y := guardedOutput(planes * oh * ow)
 				runPool3s2Rect(findRowKernel(name), &pool3s2RectArgs{y: y[:planes*oh*ow], x: x, n: ow, rows: oh, planes: planes,
 					xRow: w, yRow: ow, xPlane: h * w, yPlane: oh * ow})
 				for p := range planes {
@@ -457,11 +466,7 @@ func TestPool3s2RectKernel(t *testing.T) {
 						}
 					}
 				}
-				for i, v := range y[planes*oh*ow:] {
-					if v != 7 {
-						t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
-					}
-				}
+				checkGuard(t, y, planes*oh*ow, fmt.Sprintf("%s %d×%d", name, h, w))
 			}
 		}
 	}
@@ -487,10 +492,7 @@ func TestMax3x3Kernel(t *testing.T) {
 			}
 			for _, name := range RowKernels() {
 				a := newPool3x3Args(h, w)
-				y := make([]float32, planes*h*w+16)
-				for i := range y {
-					y[i] = 7
-				}
+				y := guardedOutput(planes * h * w)
 				a.planes, a.x, a.y = planes, x, y[:planes*h*w]
 				runMax3x3(findRowKernel(name), &a)
 				for p := range planes {
@@ -515,11 +517,7 @@ func TestMax3x3Kernel(t *testing.T) {
 						}
 					}
 				}
-				for i, v := range y[planes*h*w:] {
-					if v != 7 {
-						t.Fatalf("%s %d×%d: wrote past the outputs at %d", name, h, w, i)
-					}
-				}
+				checkGuard(t, y, planes*h*w, fmt.Sprintf("%s %d×%d", name, h, w))
 			}
 		}
 	}
