@@ -193,7 +193,7 @@ func (pl *backwardPlan) getWorker(inner int) *gradWorker {
 	w.s = fit32(w.s, g.MG()*ohw)
 	w.nrm, w.invN, w.an = fit32(w.nrm, ohw), fit32(w.invN, ohw), fit32(w.an, ohw)
 	w.u = fit32(w.u, g.H*g.W)
-	w.nsum, w.sq = fit64(w.nsum, ohw), fit64(w.sq, g.PatchSquaresScratch())
+	w.nsum, w.sq = fit64(w.nsum, ohw), fit64(w.sq, g.PatchSquaresScratch(1))
 	w.dwT = fit32(w.dwT, g.FilterLen())
 	clear(w.dwT)
 	w.sums.fit(g.M)

@@ -268,7 +268,7 @@ func (e *epilogue) Begin(n, gi int, xg []float32, threads int) conv.GroupFinishe
 	ohw := e.g.OutHW()
 	f.e, f.gi = e, gi
 	f.norm, f.inv, f.hpos = grow32(f.norm, ohw), grow32(f.inv, ohw), grow32(f.hpos, ohw)
-	f.squares, f.spare = grow64(f.squares, ohw), grow64(f.spare, e.g.PatchSquaresScratch())
+	f.squares, f.spare = grow64(f.squares, ohw), grow64(f.spare, e.g.PatchSquaresScratch(threads))
 	f.computeNorms(xg, threads)
 	return f
 }

@@ -21,12 +21,13 @@ package conv
 //go:noescape
 func squaresAVX2(p *squareArgs)
 
-// addsAVX2 is addsGeneric with AVX2: for r < rows and i < cols,
-// dst[r·dstStride + i] += src[r·srcStride + i], sixteen values per step. The caller (addRows)
-// guarantees that every index is inside the slices.
+// shiftedSumsAVX2 is shiftedSumsGeneric (see shiftArgs) with AVX2: per 16 outputs (then 4,
+// then one) a register sum starts from the first tap and adds the others in order, the generic
+// loop's order, so the results are equal bit for bit. The caller (shiftedSums) guarantees that
+// offs is not empty and that every index is inside the slices.
 //
 //go:noescape
-func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
+func shiftedSumsAVX2(p *shiftArgs)
 
 // adds32AVX2 is addsGeneric[float32] with AVX2: for r < rows and i < cols,
 // dst[r·dstStride + i] += src[r·srcStride + i], 32 values per step, then 8, then one by one;

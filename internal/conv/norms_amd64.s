@@ -125,76 +125,99 @@ done:
 	VZEROUPPER
 	RET
 
-// func addsAVX2(dst, src []float64, rows, cols, dstStride, srcStride int)
+// func shiftedSumsAVX2(p *shiftArgs)
 //
-// Registers: DI dst row, SI src row, DX rows left, R8 dst stride and R9 src stride in bytes,
-// R10 and R11 the current positions in the row, CX values left in the row. Each row goes in
-// blocks of 16 values, then of 4, then single ones.
-TEXT ·addsAVX2(SB), NOSPLIT, $0-80
-	MOVQ dst_base+0(FP), DI
-	MOVQ src_base+24(FP), SI
-	MOVQ rows+48(FP), DX
-	MOVQ dstStride+64(FP), R8
-	SHLQ $3, R8
-	MOVQ srcStride+72(FP), R9
-	SHLQ $3, R9
-	TESTQ DX, DX
-	JLE addsDone
+// Registers: DI dst, SI src at the current position, R8 offs, R9 len(offs), CX values left,
+// R10 the current tap's address, R11 the tap index; Y0..Y3 the sums of a block's values 0-3,
+// 4-7, 8-11, 12-15. Blocks of 16 values come first, then blocks of 4, then single values; each
+// starts from its first tap and adds the others in order. The caller (shiftedSums) checks the
+// bounds and that offs is not empty.
+TEXT ·shiftedSumsAVX2(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), AX
+	MOVQ shiftArgs_dst(AX), DI
+	MOVQ shiftArgs_src(AX), SI
+	MOVQ shiftArgs_offs(AX), R8
+	MOVQ shiftArgs_offs+8(AX), R9
+	MOVQ shiftArgs_n(AX), CX
 
-addsRow:
-	MOVQ DI, R10
-	MOVQ SI, R11
-	MOVQ cols+56(FP), CX
-
-adds16:
+sums16:
 	CMPQ CX, $16
-	JLT adds4
+	JLT sums4
+	MOVQ 0(R8), R10
+	LEAQ (SI)(R10*8), R10
 	VMOVUPD 0(R10), Y0
 	VMOVUPD 32(R10), Y1
 	VMOVUPD 64(R10), Y2
 	VMOVUPD 96(R10), Y3
-	VADDPD 0(R11), Y0, Y0
-	VADDPD 32(R11), Y1, Y1
-	VADDPD 64(R11), Y2, Y2
-	VADDPD 96(R11), Y3, Y3
-	VMOVUPD Y0, 0(R10)
-	VMOVUPD Y1, 32(R10)
-	VMOVUPD Y2, 64(R10)
-	VMOVUPD Y3, 96(R10)
-	ADDQ $128, R10
-	ADDQ $128, R11
+	MOVQ $1, R11
+
+sums16Tap:
+	CMPQ R11, R9
+	JGE sums16Store
+	MOVQ (R8)(R11*8), R10
+	LEAQ (SI)(R10*8), R10
+	VADDPD 0(R10), Y0, Y0
+	VADDPD 32(R10), Y1, Y1
+	VADDPD 64(R10), Y2, Y2
+	VADDPD 96(R10), Y3, Y3
+	INCQ R11
+	JMP sums16Tap
+
+sums16Store:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
 	SUBQ $16, CX
-	JMP adds16
+	JMP sums16
 
-adds4:
+sums4:
 	CMPQ CX, $4
-	JLT adds1
-	VMOVUPD 0(R10), Y0
-	VADDPD 0(R11), Y0, Y0
-	VMOVUPD Y0, 0(R10)
-	ADDQ $32, R10
-	ADDQ $32, R11
+	JLT sums1
+	MOVQ 0(R8), R10
+	VMOVUPD (SI)(R10*8), Y0
+	MOVQ $1, R11
+
+sums4Tap:
+	CMPQ R11, R9
+	JGE sums4Store
+	MOVQ (R8)(R11*8), R10
+	VADDPD (SI)(R10*8), Y0, Y0
+	INCQ R11
+	JMP sums4Tap
+
+sums4Store:
+	VMOVUPD Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
 	SUBQ $4, CX
-	JMP adds4
+	JMP sums4
 
-adds1:
+sums1:
 	TESTQ CX, CX
-	JLE addsNext
-	VMOVSD 0(R10), X0
-	VADDSD 0(R11), X0, X0
-	VMOVSD X0, 0(R10)
-	ADDQ $8, R10
-	ADDQ $8, R11
+	JLE sumsDone
+	MOVQ 0(R8), R10
+	VMOVSD (SI)(R10*8), X0
+	MOVQ $1, R11
+
+sums1Tap:
+	CMPQ R11, R9
+	JGE sums1Store
+	MOVQ (R8)(R11*8), R10
+	VADDSD (SI)(R10*8), X0, X0
+	INCQ R11
+	JMP sums1Tap
+
+sums1Store:
+	VMOVSD X0, 0(DI)
+	ADDQ $8, DI
+	ADDQ $8, SI
 	DECQ CX
-	JMP adds1
+	JMP sums1
 
-addsNext:
-	ADDQ R8, DI
-	ADDQ R9, SI
-	DECQ DX
-	JNZ addsRow
-
-addsDone:
+sumsDone:
 	VZEROUPPER
 	RET
 

@@ -42,7 +42,7 @@ func TestPatchSquaresThreads(t *testing.T) {
 				want[j] += float64(v) * float64(v)
 			}
 		}
-		scratch := make([]float64, g.PatchSquaresScratch())
+		scratch := make([]float64, g.PatchSquaresScratch(8))
 		serial := make([]float64, g.OutHW())
 		g.PatchSquares(serial, x, scratch, 1)
 		for j := range want {
@@ -78,25 +78,23 @@ func testPatchSquares(t *testing.T, rk string) {
 				want[j] += float64(v) * float64(v)
 			}
 		}
-		scratch := make([]float64, g.PatchSquaresScratch())
+		threads := 1 + iter%3
+		scratch := make([]float64, g.PatchSquaresScratch(threads))
+		for i := range scratch {
+			scratch[i] = math.NaN() // every value read must have been written
+		}
 		got := make([]float64, g.OutHW())
 		check := func(how string) {
 			for j := range want {
-				if math.Abs(got[j]-want[j]) > 1e-12*want[j] || math.IsInf(got[j], 0) {
+				if math.Abs(got[j]-want[j]) > 1e-12*want[j] || math.IsInf(got[j], 0) || math.IsNaN(got[j]) {
 					t.Fatalf("row kernel %s, %s %+v: output %d: %v, want %v", rk, how, g, j, got[j], want[j])
 				}
 			}
 		}
-		g.PatchSquares(got, x, scratch, 1)
+		g.PatchSquares(got, x, scratch, threads)
 		check("PatchSquares")
-		plane, sums := scratch[:g.H*g.W], scratch[g.H*g.W:]
-		g.channelSquares(plane, x, 1)
-		g.rowSums(sums, plane, g.H, g.W)
-		g.columnSums(got, sums, g.OutW())
-		check("rows first")
-		g.columnSums(sums, plane, g.W)
-		g.rowSums(got, sums, g.OutH(), g.W)
-		check("columns first")
+		g.separableSquares(got, x, scratch, threads)
+		check("separable")
 		g.windowSquares(got, x)
 		check("window")
 	}
@@ -196,5 +194,64 @@ func TestGroupEpilogue(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkPatchSquares times the patch norms' sums of squares of ResNet-18's stem and strided
+// 1×1 layers (the DecoupledConv layers where they weigh most against the product) at 1 and 2
+// threads.
+func BenchmarkPatchSquares(b *testing.B) {
+	for _, g := range []Geometry{
+		{C: 3, H: 224, W: 224, M: 64, KH: 7, KW: 7, SH: 2, SW: 2, DH: 1, DW: 1, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3, Group: 1},
+		{C: 64, H: 56, W: 56, M: 128, KH: 1, KW: 1, SH: 2, SW: 2, DH: 1, DW: 1, Group: 1},
+		{C: 128, H: 28, W: 28, M: 256, KH: 1, KW: 1, SH: 2, SW: 2, DH: 1, DW: 1, Group: 1},
+		{C: 64, H: 56, W: 56, M: 64, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Group: 1},
+	} {
+		x := randFloats(rand.New(rand.NewPCG(1, 2)), g.CG()*g.H*g.W)
+		scratch := make([]float64, g.PatchSquaresScratch(2))
+		dst := make([]float64, g.OutHW())
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%d/%d_%d→%d_%d²/t%d", g.KH, g.KW, g.SH, g.C, g.M, g.H, threads), func(b *testing.B) {
+				for b.Loop() {
+					g.PatchSquares(dst, x, scratch, threads)
+				}
+			})
+		}
+	}
+}
+
+// TestShiftedSums checks every row kernel's sums function against the portable one, bit for
+// bit, on runs of 0 to 40 values (every block size and tail) with 1 to 9 taps at random
+// offsets, and that it writes nothing past the run.
+func TestShiftedSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, rk := range RowKernels() {
+		restore, _ := UseRowKernel(rk)
+		k := normsKernel()
+		for iter := range 500 {
+			n := iter % 41
+			src := make([]float64, n+64)
+			for i := range src {
+				src[i] = rng.NormFloat64() * math.Exp(10*rng.NormFloat64())
+			}
+			offs := make([]int, 1+rng.IntN(9))
+			for j := range offs {
+				offs[j] = rng.IntN(65)
+			}
+			want := make([]float64, n)
+			shiftedSumsGeneric(&shiftArgs{dst: want, src: src, offs: offs, n: n})
+			got := make([]float64, n+1)
+			got[n] = 42
+			shiftedSums(k, &shiftArgs{dst: got, src: src, offs: offs, n: n})
+			for i := range want {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("row kernel %s, n=%d offsets %v: sum %d = %v, want %v", rk, n, offs, i, got[i], want[i])
+				}
+			}
+			if got[n] != 42 {
+				t.Fatalf("row kernel %s, n=%d: wrote past the run", rk, n)
+			}
+		}
+		restore()
 	}
 }

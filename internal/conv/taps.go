@@ -64,10 +64,10 @@ type rowKernel struct {
 	taps func(p *tapArgs)
 	// split2 splits rows for stride-2 phases; see splitArgs.
 	split2 func(p *splitArgs)
-	// squares sums squares over channels and adds adds blocks of rows, for the patch norms
-	// (norms.go).
+	// squares sums squares over channels and sums adds shifted runs of a row, for the patch
+	// norms (norms.go).
 	squares func(p *squareArgs)
-	adds    func(dst, src []float64, rows, cols, dstStride, srcStride int)
+	sums    func(p *shiftArgs)
 	// adds32 is adds for float32 values, for scattering patch-matrix gradients (patchrows.go).
 	adds32 func(dst, src []float32, rows, cols, dstStride, srcStride int)
 	// maxes32 folds src into dst by elementwise maximum over the first n values, n a multiple
@@ -106,7 +106,7 @@ type rowKernel struct {
 }
 
 var genericRowKernel = &rowKernel{name: "generic", taps: tapsGeneric, split2: split2Generic, squares: squaresGeneric,
-	adds: addsGeneric[float64], adds32: addsGeneric[float32],
+	sums: shiftedSumsGeneric, adds32: addsGeneric,
 	maxes32: maxesGeneric, divs32: divsGeneric, usable: func() bool { return true }}
 
 var activeRow atomic.Pointer[rowKernel]

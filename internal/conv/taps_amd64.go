@@ -6,9 +6,9 @@ import "golang.org/x/sys/cpu"
 
 // archRowKernels lists the assembly row kernels for amd64, slowest first.
 var archRowKernels = []*rowKernel{
-	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
+	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, sums: shiftedSumsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
-	{name: "avx512", taps: tapsAVX512, split2: split2AVX512, squares: squaresAVX2, adds: addsAVX2, adds32: adds32AVX2,
+	{name: "avx512", taps: tapsAVX512, split2: split2AVX512, squares: squaresAVX2, sums: shiftedSumsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, pool3x3: true, evens16: true, blocked: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }

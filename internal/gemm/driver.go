@@ -232,10 +232,7 @@ func (p *problem) task(i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
 				ap := p.a.block(kn.mr, ic, mcb, pc, kcb, aBuf)
-				p.macro(ws, ap, bp, ic, mcb, jc, ncb, kcb, flags)
-				if pc+kcb >= p.k && p.ep.Tile != nil {
-					p.ep.Tile(p.c[ic*p.ldc+jc:], p.ldc, ic, jc, mcb, ncb)
-				}
+				p.macro(ws, ap, bp, ic, mcb, jc, ncb, kcb, flags, pc+kcb >= p.k)
 			}
 		}
 	}
@@ -252,49 +249,63 @@ func (p *problem) blockDepth() int {
 // macro multiplies the packed mcb x kcb block ap by the packed kcb x ncb block bp into
 // C[ic:ic+mcb, jc:jc+ncb]. Each B panel is reused against every A panel while it sits in L1.
 // The kernel arguments live in the workspace: passed through a function value, a local struct
-// would escape to the heap once per tile.
-func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, flags int) {
+// would escape to the heap once per tile. With last (the final kc block), the Tile hook runs on
+// each column panel of mcb rows as soon as the kernels have stored it: the panel is still in
+// cache, and goroutines working on column bands of the same rows finish different panels at
+// any moment rather than sweeping shared cache lines together (a block-at-a-time finish was
+// three times slower at two threads than at one for that reason).
+func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mcb, jc, ncb, kcb, flags int, last bool) {
+	for jr := 0; jr < ncb; {
+		done := p.panels(ws, ap, bp, ic, mcb, jc, jr, ncb, kcb, flags)
+		if last && p.ep.Tile != nil {
+			p.ep.Tile(p.c[ic*p.ldc+jc+jr:], p.ldc, ic, jc+jr, mcb, done)
+		}
+		jr += done
+	}
+}
+
+// panels computes the next one or two column panels of a macro block, the panels from column jr
+// of bp (C's columns from jc+jr), and returns how many columns of C they covered.
+func (p *problem) panels(ws *workspace, ap, bp []float32, ic, mcb, jc, jr, ncb, kcb, flags int) int {
 	kn := p.kern
 	mr, nr := kn.mr, kn.nr
 	args, edge := &ws.args, &ws.edgeArgs
 	tiles := ceilDiv(mcb, mr)
 	lastRows := mcb - (tiles-1)*mr
-	for jr := 0; jr < ncb; jr += nr {
-		cols := ncb - jr
-		if cols >= 2*nr && kn.wide != nil {
-			p.setTileArgs(args, ic, jc+jr, flags)
-			args.a, args.b, args.kc = ap[:tiles*mr*kcb], bp[jr*kcb:(jr+2*nr)*kcb], kcb
-			args.tiles, args.lastRows = tiles, lastRows
-			kn.wide(args)
-			jr += nr // and the loop's step: two panels
-			continue
-		}
-		bPanel := bp[jr*kcb : (jr+nr)*kcb]
-		if cols <= narrowCols && kn.narrow != nil {
-			p.narrowPanel(ws, ap[:tiles*mr*kcb], bPanel, ic, mcb, jc+jr, cols, kcb, flags)
-			continue
-		}
-		micro, width := kn.micro, nr
-		if cols <= nr/2 && kn.half != nil {
-			micro, width = kn.half, nr/2
-		}
-		if cols >= width {
-			p.setTileArgs(args, ic, jc+jr, flags)
-			args.a, args.b, args.kc = ap[:tiles*mr*kcb], bPanel, kcb
-			args.tiles, args.lastRows = tiles, lastRows
-			micro(args)
-			continue
-		}
-		// Partial panel at the right edge of C: compute full tiles into scratch, then finish the
-		// valid columns in Go.
-		for ir := 0; ir < mcb; ir += mr {
-			*edge = microArgs{a: ap[ir*kcb : (ir+mr)*kcb], b: bPanel, kc: kcb, tiles: 1, lastRows: mr,
-				c: ws.edge[:mr*nr], ldc: nr}
-			micro(edge)
-			p.setTileArgs(args, ic+ir, jc+jr, flags)
-			finishTile(ws.edge[:], nr, args, min(mr, mcb-ir), cols)
-		}
+	cols := ncb - jr
+	if cols >= 2*nr && kn.wide != nil {
+		p.setTileArgs(args, ic, jc+jr, flags)
+		args.a, args.b, args.kc = ap[:tiles*mr*kcb], bp[jr*kcb:(jr+2*nr)*kcb], kcb
+		args.tiles, args.lastRows = tiles, lastRows
+		kn.wide(args)
+		return 2 * nr
 	}
+	bPanel := bp[jr*kcb : (jr+nr)*kcb]
+	if cols <= narrowCols && kn.narrow != nil {
+		p.narrowPanel(ws, ap[:tiles*mr*kcb], bPanel, ic, mcb, jc+jr, cols, kcb, flags)
+		return cols
+	}
+	micro, width := kn.micro, nr
+	if cols <= nr/2 && kn.half != nil {
+		micro, width = kn.half, nr/2
+	}
+	if cols >= width {
+		p.setTileArgs(args, ic, jc+jr, flags)
+		args.a, args.b, args.kc = ap[:tiles*mr*kcb], bPanel, kcb
+		args.tiles, args.lastRows = tiles, lastRows
+		micro(args)
+		return min(cols, nr)
+	}
+	// Partial panel at the right edge of C: compute full tiles into scratch, then finish the
+	// valid columns in Go.
+	for ir := 0; ir < mcb; ir += mr {
+		*edge = microArgs{a: ap[ir*kcb : (ir+mr)*kcb], b: bPanel, kc: kcb, tiles: 1, lastRows: mr,
+			c: ws.edge[:mr*nr], ldc: nr}
+		micro(edge)
+		p.setTileArgs(args, ic+ir, jc+jr, flags)
+		finishTile(ws.edge[:], nr, args, min(mr, mcb-ir), cols)
+	}
+	return cols
 }
 
 // narrowPanel computes C[ic:ic+mcb, j:j+cols] (cols <= narrowCols, the last panel of C) with

@@ -39,8 +39,9 @@ type Epilogue struct {
 	Min, Max float32
 	// Tile is called once per finished block of C, after all of K was accumulated and the steps
 	// above applied: rows [i0, i0+rows), columns [j0, j0+cols); c[0] is C[i0][j0], row stride ldc.
-	// The blocks partition C, so every element is passed exactly once. Calls may come concurrently
-	// from several goroutines on disjoint blocks.
+	// The blocks partition C, so every element is passed exactly once: the column panels of each
+	// macro block (one or two micro-kernel widths, all the block's rows) as soon as they are
+	// stored. Calls may come concurrently from several goroutines on disjoint blocks.
 	Tile func(c []float32, ldc, i0, j0, rows, cols int)
 }
 
