@@ -382,9 +382,15 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		xg := x[n*inLen+gi*cgLen : n*inLen+(gi+1)*cgLen]
 		yg := y[n*outLen+gi*mg*ohw : n*outLen+(gi+1)*mg*ohw]
 		var b gemm.BPacker
-		if f.algo == Pointwise {
+		switch {
+		case f.algo == Pointwise:
 			b = gemm.Dense{Data: xg, Ld: ohw}
-		} else {
+		case g.sampledPoint() && inner == 1:
+			buf := getFloats(g.CG() * ohw)
+			defer floatBuffers.Put(buf)
+			g.samplePoints(*buf, xg)
+			b = gemm.Dense{Data: *buf, Ld: ohw}
+		default:
 			pp := NewPatchPacker(g, xg)
 			pp.SetPanelTables(tables)
 			if phased != nil {

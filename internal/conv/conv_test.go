@@ -478,3 +478,25 @@ func TestTail(t *testing.T) {
 		}
 	}
 }
+
+// TestSampledPoints runs strided 1×1 convolutions without padding, whose patch matrix is the
+// copied grid of sampled pixels on one goroutine (samplePoints) and packed panels on more,
+// for every stride combination that reaches a different copy loop, against the float64
+// reference.
+func TestSampledPoints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, s := range [][2]int{{2, 2}, {2, 1}, {1, 2}, {1, 3}, {3, 3}, {3, 2}} {
+		for _, group := range []int{1, 2} {
+			g := Geometry{C: 6, H: 9 + rng.IntN(20), W: 7 + rng.IntN(40), M: 10, KH: 1, KW: 1, SH: s[0], SW: s[1],
+				DH: 1, DW: 1, Group: group}
+			if !g.sampledPoint() {
+				t.Fatalf("%+v: not a sampled 1×1 geometry", g)
+			}
+			p := newConvProblem(rng, g, 2, true, gemm.ActRelu)
+			for _, threads := range []int{1, 3} {
+				y := p.runForward(t, Im2col, rng.IntN(2) == 0, threads)
+				p.check(t, y, fmt.Sprintf("%+v threads=%d", g, threads))
+			}
+		}
+	}
+}
