@@ -261,23 +261,34 @@ var finishers sync.Pool
 // keeps every thread busy, so the extra goroutine only delays one of its workers — up to 1.4×
 // Conv's time on resnet18's small 1×1 layers at 2 threads against 1.14× without.)
 func (e *epilogue) Begin(n, gi int, xg []float32, threads int) conv.GroupFinisher {
+	return e.begin(e.g, gi, xg, threads)
+}
+
+// BeginSampled is Begin from the sampled grid xs: [C/Group, OutH, OutW] of a strided 1×1
+// convolution (conv.SampledGroupEpilogue), whose patches are its single pixels.
+func (e *epilogue) BeginSampled(n, gi int, xs []float32, threads int) conv.GroupFinisher {
+	return e.begin(e.g.SampledGrid(), gi, xs, threads)
+}
+
+// begin prepares the finisher of group gi from its input x under the windows of geometry g.
+func (e *epilogue) begin(g conv.Geometry, gi int, x []float32, threads int) conv.GroupFinisher {
 	f, _ := finishers.Get().(*finisher)
 	if f == nil {
 		f = &finisher{}
 	}
-	ohw := e.g.OutHW()
+	ohw := g.OutHW()
 	f.e, f.gi = e, gi
 	f.norm, f.inv, f.hpos = grow32(f.norm, ohw), grow32(f.inv, ohw), grow32(f.hpos, ohw)
-	f.squares, f.spare = grow64(f.squares, ohw), grow64(f.spare, e.g.PatchSquaresScratch(threads))
-	f.computeNorms(xg, threads)
+	f.squares, f.spare = grow64(f.squares, ohw), grow64(f.spare, g.PatchSquaresScratch(threads))
+	f.computeNorms(g, x, threads)
 	return f
 }
 
-// computeNorms computes the patch norms (and the per-pixel magnitudes) of the input xg, on up
-// to threads goroutines.
-func (f *finisher) computeNorms(xg []float32, threads int) {
+// computeNorms computes the patch norms (and the per-pixel magnitudes) of the input x under
+// the windows of g, on up to threads goroutines.
+func (f *finisher) computeNorms(g conv.Geometry, x []float32, threads int) {
 	e := f.e
-	e.g.PatchSquares(f.squares, xg, f.spare, threads)
+	g.PatchSquares(f.squares, x, f.spare, threads)
 	patchNorms(f.norm, f.inv, f.squares, e.eps)
 	if e.perPosition {
 		c := e.chans[0]

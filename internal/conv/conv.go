@@ -122,6 +122,15 @@ type GroupEpilogue interface {
 	Begin(n, gi int, xg []float32, threads int) GroupFinisher
 }
 
+// SampledGroupEpilogue is a GroupEpilogue that can also begin from the sampled grid of a
+// strided 1×1 convolution without padding, which Forward copies out of the input on the way
+// (see Geometry.sampledPoint): xs is [C/Group, OutH, OutW], xs[c][oh][ow] = xg[c][oh·SH][ow·SW],
+// every input value the outputs read and nothing else, still in cache.
+type SampledGroupEpilogue interface {
+	GroupEpilogue
+	BeginSampled(n, gi int, xs []float32, threads int) GroupFinisher
+}
+
 // GroupFinisher finishes the sums of one (image, group) product in place.
 type GroupFinisher interface {
 	// Finish transforms a finished block of the group's output, seen as the matrix
@@ -382,14 +391,16 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		xg := x[n*inLen+gi*cgLen : n*inLen+(gi+1)*cgLen]
 		yg := y[n*outLen+gi*mg*ohw : n*outLen+(gi+1)*mg*ohw]
 		var b gemm.BPacker
+		var sampled []float32
 		switch {
 		case f.algo == Pointwise:
 			b = gemm.Dense{Data: xg, Ld: ohw}
 		case g.sampledPoint() && inner == 1:
 			buf := getFloats(g.CG() * ohw)
 			defer floatBuffers.Put(buf)
-			g.samplePoints(*buf, xg)
-			b = gemm.Dense{Data: *buf, Ld: ohw}
+			sampled = *buf
+			g.samplePoints(sampled, xg)
+			b = gemm.Dense{Data: sampled, Ld: ohw}
 		default:
 			pp := NewPatchPacker(g, xg)
 			pp.SetPanelTables(tables)
@@ -407,7 +418,11 @@ func (f *Filter) forwardGemm(g Geometry, x, y []float32, batch int, ep *Epilogue
 		}
 		var fin GroupFinisher
 		if ep.Group != nil {
-			fin = ep.Group.Begin(n, gi, xg, inner)
+			if se, ok := ep.Group.(SampledGroupEpilogue); ok && sampled != nil {
+				fin = se.BeginSampled(n, gi, sampled, inner)
+			} else {
+				fin = ep.Group.Begin(n, gi, xg, inner)
+			}
 			*gep = gemm.Epilogue{Tile: fin.Finish}
 		}
 		if f.packed != nil {

@@ -78,6 +78,16 @@ func (g Geometry) sampledPoint() bool {
 		g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
 }
 
+// SampledGrid is the geometry of a sampledPoint convolution g applied to its sampled grid
+// (samplePoints): the same channels and outputs, a 1×1 window of stride 1 on an OutH×OutW
+// input.
+func (g Geometry) SampledGrid() Geometry {
+	s := g
+	s.H, s.W = g.OutH(), g.OutW()
+	s.SH, s.SW = 1, 1
+	return s
+}
+
 // samplePoints sets dst[c][oh][ow] = xg[c][oh·SH][ow·SW] for the C/Group channels of xg:
 // [C/Group, H, W] (dst: [C/Group, OutH, OutW]).
 func (g Geometry) samplePoints(dst, xg []float32) {

@@ -42,13 +42,17 @@ func (g Geometry) PatchSquaresScratch(threads int) int {
 // under output pixel (oh, ow): over the C/Group channels of xg: [C/Group, H, W] and the window's
 // KH·KW taps. scratch holds at least PatchSquaresScratch(threads) values. The work is split
 // over up to threads goroutines (by bands of output rows, each with the channel sums of its
-// own input rows) when the input is large enough to pay for them; a strided one-pixel window
-// sums only the rows it samples (pointSquares). Every sum is added in the same order however
+// own input rows) when the input is large enough to pay for them; a one-pixel window sums
+// only the channels (stride 1) or the rows it samples (pointSquares). Every sum is added in the same order however
 // the work is split. It panics if a slice is too short; g must be valid (Validate).
 func (g Geometry) PatchSquares(dst []float64, xg []float32, scratch []float64, threads int) {
 	oh, ow := g.OutH(), g.OutW()
 	dst = dst[:oh*ow]
 	xg = xg[:g.CG()*g.H*g.W]
+	if g.Pointwise() {
+		channelSquaresRange(dst, xg, g.H*g.W, g.CG(), 0, g.H*g.W)
+		return
+	}
 	if g.KH == 1 && g.KW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0 && g.SH > 1 {
 		g.pointSquares(dst, xg, scratch[:g.H*g.W], threads)
 		return
