@@ -287,6 +287,10 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 
 // forward runs the algorithm for Forward and reports whether it applied ep.Tail itself.
 func (f *Filter) forward(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) (tailDone bool) {
+	if f.algo == Direct && stride2Depthwise3(g, ep) {
+		forwardDepthwiseS2(g, f.w, x, y, batch, ep, threads)
+		return false
+	}
 	if f.algo == Direct && blockedDepthwise(g, ep) {
 		forwardDepthwise16(g, f.blockedWeights(g), x, y, batch, ep, threads)
 		return true

@@ -1353,3 +1353,155 @@ m3nodown:
 m3done:
 	VZEROUPPER
 	RET
+
+// DWMASKS sets K1 and K2 to the input columns of the block left in its row, 2·ow0 to 2·ow0+15
+// and 2·ow0+16 to 2·ow0+31 of the inW (those at or past inW load as zeros), from CX outputs
+// left and X5 = inW − 2·outW; uses AX and BX (LANEMASK, with R10 = 16, R11 = −1).
+#define DWMASKS \
+	MOVQ X5, BX; \
+	LEAQ (BX)(CX*2), BX; \
+	LANEMASK; \
+	KMOVW K3, K1; \
+	MOVQ X5, BX; \
+	LEAQ -16(BX)(CX*2), BX; \
+	LANEMASK; \
+	KMOVW K3, K2
+
+// DWROW loads the block's columns of the input row at r, splits them into the even columns E
+// (2·ow) and the odd ones O (2·ow + 1), the odd ones a lane on (2·ow − 1, lane 0 from the carry
+// P, the previous block's O), keeps O in P, and adds their products by the row's weights
+// wl, wc, wr to the accumulator A (first = VMULPS: A starts from the first product).
+#define DWROW(r, P, wl, wc, wr, A) \
+	VMOVUPS.Z (r), K1, Z0; \
+	VMOVUPS.Z 64(r), K2, Z1; \
+	VMOVAPS Z0, Z2; \
+	VPERMT2PS Z1, Z18, Z2; \
+	VMOVAPS Z0, Z3; \
+	VPERMT2PS Z1, Z19, Z3; \
+	VALIGND $15, P, Z3, Z4; \
+	VMOVAPS Z3, P; \
+	VFMADD231PS wl, Z4, A; \
+	VFMADD231PS wc, Z2, A; \
+	VFMADD231PS wr, Z3, A
+
+// DWROWPTR sets r to input row 2·oh − 1 + kh of the plane at R12 (oh in X6), or to the zero row
+// when that row lies outside the plane; uses AX and BX.
+#define DWROWPTR(kh, r) \
+	MOVQ X6, AX; \
+	LEAQ (kh-1)(AX)(AX*1), AX; \
+	MOVQ dw3s2Args_zero(R15), r; \
+	MOVQ AX, BX; \
+	IMULQ dw3s2Args_inW(R15), BX; \
+	LEAQ (R12)(BX*4), BX; \
+	CMPQ AX, dw3s2Args_inH(R15); \
+	CMOVQCS BX, r
+
+// func dw3s2Kernel(a *dw3s2Args)
+//
+// Registers: R15 the arguments, R12 and R13 the current input and output planes, R14 its nine
+// weights, DX its bias; X7 planes left, X6 the output row, X5 inW − 2·outW; SI, R8, R9 the
+// block's three input rows, DI its outputs, CX outputs left in the row; Z20..Z28 the weights,
+// Z29 the bias, Z30 lo, Z31 hi, Z18 and Z19 the even and odd permutations, Z13..Z15 the rows'
+// carried odd columns, Z8..Z10 the rows' sums.
+TEXT ·dw3s2Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R15
+	VMOVUPS evensIdx<>(SB), Z18
+	VMOVUPS oddsIdx<>(SB), Z19
+	VBROADCASTSS dw3s2Args_lo(R15), Z30
+	VBROADCASTSS dw3s2Args_hi(R15), Z31
+	MOVQ $16, R10
+	MOVQ $-1, R11
+	MOVQ dw3s2Args_inW(R15), AX
+	MOVQ dw3s2Args_outW(R15), BX
+	SHLQ $1, BX
+	SUBQ BX, AX
+	MOVQ AX, X5
+	MOVQ dw3s2Args_planes(R15), AX
+	TESTQ AX, AX
+	JLE dsDone
+	MOVQ AX, X7
+	MOVQ dw3s2Args_outH(R15), AX
+	TESTQ AX, AX
+	JLE dsDone
+	MOVQ dw3s2Args_outW(R15), AX
+	TESTQ AX, AX
+	JLE dsDone
+	MOVQ dw3s2Args_x(R15), R12
+	MOVQ dw3s2Args_y(R15), R13
+	MOVQ dw3s2Args_w(R15), R14
+	MOVQ dw3s2Args_bias(R15), DX
+
+dsPlane:
+	VBROADCASTSS 0(R14), Z20
+	VBROADCASTSS 4(R14), Z21
+	VBROADCASTSS 8(R14), Z22
+	VBROADCASTSS 12(R14), Z23
+	VBROADCASTSS 16(R14), Z24
+	VBROADCASTSS 20(R14), Z25
+	VBROADCASTSS 24(R14), Z26
+	VBROADCASTSS 28(R14), Z27
+	VBROADCASTSS 32(R14), Z28
+	VBROADCASTSS (DX), Z29
+	MOVQ R13, DI
+	XORQ AX, AX
+	MOVQ AX, X6
+
+dsRow:
+	DWROWPTR(0, SI)
+	DWROWPTR(1, R8)
+	DWROWPTR(2, R9)
+	MOVQ dw3s2Args_outW(R15), CX
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+
+dsBlock:
+	DWMASKS
+	VMOVAPS Z29, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	DWROW(SI, Z13, Z20, Z21, Z22, Z8)
+	DWROW(R8, Z14, Z23, Z24, Z25, Z9)
+	DWROW(R9, Z15, Z26, Z27, Z28, Z10)
+	VADDPS Z9, Z8, Z8
+	VADDPS Z10, Z8, Z8
+	VMAXPS Z8, Z30, Z8
+	VMINPS Z8, Z31, Z8
+	CMPQ CX, $16
+	JLT dsTail
+	VMOVUPS Z8, (DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ dsBlock
+	JMP dsNextRow
+
+dsTail:
+	BZHIQ CX, R11, AX
+	KMOVW AX, K4
+	VMOVUPS Z8, K4, (DI)
+	LEAQ (DI)(CX*4), DI
+
+dsNextRow:
+	MOVQ X6, AX
+	INCQ AX
+	MOVQ AX, X6
+	CMPQ AX, dw3s2Args_outH(R15)
+	JLT dsRow
+	// Next plane.
+	MOVQ dw3s2Args_inH(R15), AX
+	IMULQ dw3s2Args_inW(R15), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ DI, R13
+	ADDQ $36, R14
+	ADDQ $4, DX
+	MOVQ X7, AX
+	DECQ AX
+	MOVQ AX, X7
+	JNZ dsPlane
+
+dsDone:
+	VZEROUPPER
+	RET
