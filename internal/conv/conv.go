@@ -287,7 +287,7 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 
 // forward runs the algorithm for Forward and reports whether it applied ep.Tail itself.
 func (f *Filter) forward(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) (tailDone bool) {
-	if f.algo == Direct && stride2Depthwise3(g, ep) {
+	if f.algo == Direct && stride2Depthwise(g, ep) {
 		forwardDepthwiseS2(g, f.w, x, y, batch, ep, threads)
 		return false
 	}

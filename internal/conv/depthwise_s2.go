@@ -1,39 +1,45 @@
 package conv
 
-import "github.com/dcnet-go/dcnet/internal/parallel"
+import (
+	"fmt"
 
-// The 3×3, stride-2 depthwise layers of MobileNet, MnasNet and EfficientNet (one row and column
-// of padding at the top and left) read four input pixels per output, so the channel-blocked
-// path spends most of their time transposing the input in. dw3s2Kernel works on the planes as
-// they are instead: per block of 16 outputs of a row, two loads of 32 input columns per kernel
-// row, split into the even and odd columns by two-table permutes (the odd columns one lane on,
-// 2·ow − 1, shifted in from the previous block), and the nine taps as multiply-adds of those
-// registers by the channel's nine weights, held in registers for the plane.
+	"github.com/dcnet-go/dcnet/internal/parallel"
+)
 
-// dw3s2Args is the contract of dw3s2Kernel: planes consecutive planes of a 3×3, stride-2
-// depthwise convolution with one row and column of padding at the top and left (and any at
-// the bottom and right: outH and outW say how many outputs): for p < planes, oh < outH,
-// ow < outW,
+// The 3×3 and 5×5, stride-2 depthwise layers of MobileNet, MnasNet and EfficientNet (padded by
+// half the kernel at the top and left) read four input pixels per output, so the
+// channel-blocked path spends most of their time transposing the input in. dw3s2Kernel and
+// dw5s2Kernel work on the planes as they are instead: per block of 16 outputs of a row, loads
+// of 32 input columns per kernel row (48 for 5×5), split into the even and odd columns by
+// two-table permutes, the taps left of the block's first column shifted in from the previous
+// block's registers (and for 5×5 the one right of its last from the third load), and the taps
+// as multiply-adds of those registers by the channel's weights.
+
+// dwS2Args is the contract of dw3s2Kernel (k = 3) and dw5s2Kernel (k = 5): planes consecutive
+// planes of a k×k, stride-2 depthwise convolution padded by r = (k−1)/2 at the top and left
+// (and by anything at the bottom and right: outH and outW say how many outputs): for
+// p < planes, oh < outH, ow < outW,
 //
-//	v = bias[p] + Σ_{kh, kw < 3} w[9p + 3kh + kw] · x[p][2oh − 1 + kh][2ow − 1 + kw]
+//	v = bias[p] + Σ_{kh, kw < k} w[k²p + k·kh + kw] · x[p][2oh − r + kh][2ow − r + kw]
 //	y[p][oh][ow] = min(max(v, lo), hi)   (NaN stays NaN)
 //
 // where x: [planes, inH, inW] is zero outside its planes and y is [planes, outH, outW]. zero
 // holds at least inW zeros (the rows above and below a plane).
-type dw3s2Args struct {
-	y, x, zero, w, bias          []float32
-	planes, inH, inW, outH, outW int
-	lo, hi                       float32
+type dwS2Args struct {
+	y, x, zero, w, bias             []float32
+	k, planes, inH, inW, outH, outW int
+	lo, hi                          float32
 }
 
-// stride2Depthwise3 reports whether dw3s2Kernel runs the convolution g with epilogue ep.
-func stride2Depthwise3(g Geometry, ep *Epilogue) bool {
-	return activeRow.Load().dw3s2 && g.Depthwise() && g.MG() == 1 && g.KH == 3 && g.KW == 3 &&
-		g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PadTop == 1 && g.PadLeft == 1 &&
+// stride2Depthwise reports whether dw3s2Kernel or dw5s2Kernel runs the convolution g with
+// epilogue ep.
+func stride2Depthwise(g Geometry, ep *Epilogue) bool {
+	return activeRow.Load().dwS2 && g.Depthwise() && g.MG() == 1 && (g.KH == 3 || g.KH == 5) && g.KW == g.KH &&
+		g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PadTop == g.KH/2 && g.PadLeft == g.KW/2 &&
 		ep.Group == nil && ep.Residual == nil
 }
 
-// forwardDepthwiseS2 runs a stride2Depthwise3 convolution: the batch's planes in runs of one
+// forwardDepthwiseS2 runs a stride2Depthwise convolution: the batch's planes in runs of one
 // image's channels, spread over the threads. Epilogue.Tail is left to the caller.
 func forwardDepthwiseS2(g Geometry, w, x, y []float32, batch int, ep *Epilogue, threads int) {
 	lo, hi := bounds(ep)
@@ -47,39 +53,56 @@ func forwardDepthwiseS2(g Geometry, w, x, y []float32, batch int, ep *Epilogue, 
 		clear(*b)
 		bias = *b
 	}
-	inLen, outLen := g.H*g.W, g.OutHW()
+	inLen, outLen, taps := g.H*g.W, g.OutHW(), g.KH*g.KW
 	planes := batch * g.C
 	parallel.For(min(threads, planes), planes, func(p0, p1 int) {
 		for p := p0; p < p1; {
 			c0 := p % g.C
 			n := min(p1-p, g.C-c0) // the rest of this image's channels
-			a := dw3s2Args{y: y[p*outLen : (p+n)*outLen], x: x[p*inLen : (p+n)*inLen], zero: *zero,
-				w: w[c0*9 : (c0+n)*9], bias: bias[c0 : c0+n], planes: n, inH: g.H, inW: g.W,
+			a := dwS2Args{y: y[p*outLen : (p+n)*outLen], x: x[p*inLen : (p+n)*inLen], zero: *zero,
+				w: w[c0*taps : (c0+n)*taps], bias: bias[c0 : c0+n], k: g.KH, planes: n, inH: g.H, inW: g.W,
 				outH: g.OutH(), outW: g.OutW(), lo: lo, hi: hi}
-			dw3s2Kernel(&a)
+			runDwS2(&a)
 			p += n
 		}
 	})
 }
 
-// dw3s2Generic is the portable dw3s2Kernel (see dw3s2Args), for the tests and where there is
-// no assembly.
-func dw3s2Generic(a *dw3s2Args) {
+// runDwS2 runs the kernel for a.k after checking the slices against the sizes.
+func runDwS2(a *dwS2Args) {
+	if a.planes <= 0 || a.outH <= 0 || a.outW <= 0 {
+		return
+	}
+	if len(a.x) < a.planes*a.inH*a.inW || len(a.y) < a.planes*a.outH*a.outW || len(a.w) < a.planes*a.k*a.k ||
+		len(a.bias) < a.planes || len(a.zero) < a.inW || a.k != 3 && a.k != 5 {
+		panic(fmt.Sprintf("conv: stride-2 depthwise of %d planes %d×%d → %d×%d, k=%d: slices too short", a.planes, a.inH, a.inW, a.outH, a.outW, a.k))
+	}
+	if a.k == 3 {
+		dw3s2Kernel(a)
+	} else {
+		dw5s2Kernel(a)
+	}
+}
+
+// dwS2Generic is the portable dw3s2Kernel and dw5s2Kernel (see dwS2Args), for the tests and
+// where there is no assembly.
+func dwS2Generic(a *dwS2Args) {
+	k, r := a.k, a.k/2
 	for p := range a.planes {
 		x := a.x[p*a.inH*a.inW : (p+1)*a.inH*a.inW]
 		y := a.y[p*a.outH*a.outW : (p+1)*a.outH*a.outW]
-		w := a.w[9*p : 9*p+9]
+		w := a.w[k*k*p : k*k*(p+1)]
 		for oh := range a.outH {
 			for ow := range a.outW {
 				v := a.bias[p]
-				for kh := range 3 {
-					ih := 2*oh - 1 + kh
+				for kh := range k {
+					ih := 2*oh - r + kh
 					if ih < 0 || ih >= a.inH {
 						continue
 					}
-					for kw := range 3 {
-						if iw := 2*ow - 1 + kw; iw >= 0 && iw < a.inW {
-							v += w[3*kh+kw] * x[ih*a.inW+iw]
+					for kw := range k {
+						if iw := 2*ow - r + kw; iw >= 0 && iw < a.inW {
+							v += w[k*kh+kw] * x[ih*a.inW+iw]
 						}
 					}
 				}

@@ -46,37 +46,38 @@ func TestBlockedDepthwise(t *testing.T) {
 	}
 }
 
-// TestDepthwiseStride2 runs 3×3, stride-2 depthwise convolutions with one row and column of
-// padding at the top and left, the shapes dw3s2Kernel takes, on planes from 1×1 to 70 columns
-// (every block tail, odd and even widths, the other pads 0 to 2), with bias, ReLU or clipping
-// and NaN and infinite inputs, on 1 and 3 threads, against the float64 reference; and the
-// kernel alone against dw3s2Generic with a sliced plane run.
+// TestDepthwiseStride2 runs 3×3 and 5×5, stride-2 depthwise convolutions padded by half the
+// kernel at the top and left, the shapes dw3s2Kernel and dw5s2Kernel take, on planes from 1×1
+// to 70 columns (every block tail, odd and even widths, the other pads 0 to 3), with bias, ReLU
+// or clipping, on 1 and 3 threads, against the float64 reference; and the kernels alone
+// against dwS2Generic, NaN inputs and clipping included.
 func TestDepthwiseStride2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	for iter := range 120 {
-		c := 1 + rng.IntN(20)
-		g := Geometry{C: c, M: c, Group: c, H: 1 + rng.IntN(40), W: 1 + rng.IntN(70), KH: 3, KW: 3, SH: 2, SW: 2,
-			DH: 1, DW: 1, PadTop: 1, PadLeft: 1, PadBottom: rng.IntN(3), PadRight: rng.IntN(3)}
+		c, k := 1+rng.IntN(20), 3+2*(iter%2)
+		g := Geometry{C: c, M: c, Group: c, H: 1 + rng.IntN(40), W: 1 + rng.IntN(70), KH: k, KW: k, SH: 2, SW: 2,
+			DH: 1, DW: 1, PadTop: k / 2, PadLeft: k / 2, PadBottom: rng.IntN(4), PadRight: rng.IntN(4)}
 		if g.Validate() != nil {
 			continue
 		}
 		acts := []gemm.Activation{gemm.ActNone, gemm.ActRelu, gemm.ActClip}
 		p := newConvProblem(rng, g, 1+rng.IntN(2), rng.IntN(2) == 0, acts[rng.IntN(3)])
-		if !stride2Depthwise3(g, &p.ep) && activeRow.Load().dw3s2 {
+		if !stride2Depthwise(g, &p.ep) && activeRow.Load().dwS2 {
 			t.Fatalf("%+v: not taken by the stride-2 kernel", g)
 		}
-		threads := 1 + 2*(iter%2)
+		threads := 1 + 2*(iter/2%2)
 		y := p.runForward(t, Direct, false, threads)
 		p.check(t, y, fmt.Sprintf("%+v threads=%d", g, threads))
 	}
 	for _, rk := range RowKernels() {
 		restore, _ := UseRowKernel(rk)
-		for iter := range 60 {
+		for iter := range 120 {
+			k := 3 + 2*(iter%2)
 			h, w := 1+rng.IntN(20), 1+rng.IntN(70)
-			oh, ow := (h-1)/2+1+rng.IntN(2), (w-1)/2+1+rng.IntN(2)
+			oh, ow := (h-1)/2+1+rng.IntN(3), (w-1)/2+1+rng.IntN(3)
 			planes := 1 + rng.IntN(4)
-			a := dw3s2Args{x: randFloats(rng, planes*h*w), zero: make([]float32, w), w: randFloats(rng, 9*planes),
-				bias: randFloats(rng, planes), planes: planes, inH: h, inW: w, outH: oh, outW: ow,
+			a := dwS2Args{x: randFloats(rng, planes*h*w), zero: make([]float32, w), w: randFloats(rng, k*k*planes),
+				bias: randFloats(rng, planes), k: k, planes: planes, inH: h, inW: w, outH: oh, outW: ow,
 				lo: float32(math.Inf(-1)), hi: float32(math.Inf(1))}
 			if iter%3 == 0 {
 				a.x[rng.IntN(len(a.x))] = float32(math.NaN())
@@ -84,13 +85,13 @@ func TestDepthwiseStride2(t *testing.T) {
 			}
 			want := make([]float32, planes*oh*ow)
 			a.y = want
-			dw3s2Generic(&a)
+			dwS2Generic(&a)
 			got := make([]float32, planes*oh*ow+16)
 			for i := range got {
 				got[i] = 42
 			}
 			a.y = got[:planes*oh*ow]
-			dw3s2Kernel(&a)
+			runDwS2(&a)
 			for i := range want {
 				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
 					t.Fatalf("row kernel %s, %d planes of %d×%d → %d×%d: output %d = %v, want %v", rk, planes, h, w, oh, ow, i, got[i], want[i])

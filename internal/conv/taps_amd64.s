@@ -1384,16 +1384,16 @@ m3done:
 	VFMADD231PS wc, Z2, A; \
 	VFMADD231PS wr, Z3, A
 
-// DWROWPTR sets r to input row 2·oh − 1 + kh of the plane at R12 (oh in X6), or to the zero row
+// DWROWPTR sets r to input row 2·oh + d of the plane at R12 (oh in X6), or to the zero row
 // when that row lies outside the plane; uses AX and BX.
-#define DWROWPTR(kh, r) \
+#define DWROWPTR(d, r) \
 	MOVQ X6, AX; \
-	LEAQ (kh-1)(AX)(AX*1), AX; \
-	MOVQ dw3s2Args_zero(R15), r; \
+	LEAQ d(AX)(AX*1), AX; \
+	MOVQ dwS2Args_zero(R15), r; \
 	MOVQ AX, BX; \
-	IMULQ dw3s2Args_inW(R15), BX; \
+	IMULQ dwS2Args_inW(R15), BX; \
 	LEAQ (R12)(BX*4), BX; \
-	CMPQ AX, dw3s2Args_inH(R15); \
+	CMPQ AX, dwS2Args_inH(R15); \
 	CMOVQCS BX, r
 
 // func dw3s2Kernel(a *dw3s2Args)
@@ -1407,29 +1407,29 @@ TEXT ·dw3s2Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
 	VMOVUPS evensIdx<>(SB), Z18
 	VMOVUPS oddsIdx<>(SB), Z19
-	VBROADCASTSS dw3s2Args_lo(R15), Z30
-	VBROADCASTSS dw3s2Args_hi(R15), Z31
+	VBROADCASTSS dwS2Args_lo(R15), Z30
+	VBROADCASTSS dwS2Args_hi(R15), Z31
 	MOVQ $16, R10
 	MOVQ $-1, R11
-	MOVQ dw3s2Args_inW(R15), AX
-	MOVQ dw3s2Args_outW(R15), BX
+	MOVQ dwS2Args_inW(R15), AX
+	MOVQ dwS2Args_outW(R15), BX
 	SHLQ $1, BX
 	SUBQ BX, AX
 	MOVQ AX, X5
-	MOVQ dw3s2Args_planes(R15), AX
+	MOVQ dwS2Args_planes(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
 	MOVQ AX, X7
-	MOVQ dw3s2Args_outH(R15), AX
+	MOVQ dwS2Args_outH(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
-	MOVQ dw3s2Args_outW(R15), AX
+	MOVQ dwS2Args_outW(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
-	MOVQ dw3s2Args_x(R15), R12
-	MOVQ dw3s2Args_y(R15), R13
-	MOVQ dw3s2Args_w(R15), R14
-	MOVQ dw3s2Args_bias(R15), DX
+	MOVQ dwS2Args_x(R15), R12
+	MOVQ dwS2Args_y(R15), R13
+	MOVQ dwS2Args_w(R15), R14
+	MOVQ dwS2Args_bias(R15), DX
 
 dsPlane:
 	VBROADCASTSS 0(R14), Z20
@@ -1447,10 +1447,10 @@ dsPlane:
 	MOVQ AX, X6
 
 dsRow:
-	DWROWPTR(0, SI)
-	DWROWPTR(1, R8)
-	DWROWPTR(2, R9)
-	MOVQ dw3s2Args_outW(R15), CX
+	DWROWPTR(-1, SI)
+	DWROWPTR(0, R8)
+	DWROWPTR(1, R9)
+	MOVQ dwS2Args_outW(R15), CX
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
@@ -1488,11 +1488,11 @@ dsNextRow:
 	MOVQ X6, AX
 	INCQ AX
 	MOVQ AX, X6
-	CMPQ AX, dw3s2Args_outH(R15)
+	CMPQ AX, dwS2Args_outH(R15)
 	JLT dsRow
 	// Next plane.
-	MOVQ dw3s2Args_inH(R15), AX
-	IMULQ dw3s2Args_inW(R15), AX
+	MOVQ dwS2Args_inH(R15), AX
+	IMULQ dwS2Args_inW(R15), AX
 	LEAQ (R12)(AX*4), R12
 	MOVQ DI, R13
 	ADDQ $36, R14
@@ -1503,5 +1503,160 @@ dsNextRow:
 	JNZ dsPlane
 
 dsDone:
+	VZEROUPPER
+	RET
+
+// LANESK sets the mask k to the lowest min(max(BX, 0), 16) lanes, using AX (R11 = −1).
+#define LANESK(k) \
+	XORQ AX, AX; \
+	TESTQ BX, BX; \
+	JLE 5(PC); \
+	CMPQ BX, $16; \
+	JLE 2(PC); \
+	MOVQ $16, BX; \
+	BZHIQ BX, R11, AX; \
+	KMOVW AX, k
+
+// DW5MASKS sets K1, K2 and K5 to the input columns left of the block's 2·ow0 to 2·ow0+15,
+// 2·ow0+16 to 2·ow0+31 and 2·ow0+32 to 2·ow0+47 (from CX outputs left and X5 = inW − 2·outW).
+#define DW5MASKS \
+	MOVQ X5, BX; \
+	LEAQ (BX)(CX*2), BX; \
+	LANESK(K1); \
+	MOVQ X5, BX; \
+	LEAQ -16(BX)(CX*2), BX; \
+	LANESK(K2); \
+	MOVQ X5, BX; \
+	LEAQ -32(BX)(CX*2), BX; \
+	LANESK(K5)
+
+// DW5ROW adds the five taps of the input row at r to the accumulator A, with the row's weights
+// at off(R14): the block's even columns E (2·ow) and odd ones O (2·ow + 1), both a lane back
+// (2·ow − 2 and 2·ow − 1, lane 0 from the previous block's E and O carried in PE and PO) and
+// E a lane on (2·ow + 2, lane 15 from the third load's first column). Temporaries Z0..Z4 and
+// Z10..Z12 (X5..X7 hold the kernel's counters).
+#define DW5ROW(r, PO, PE, off, A) \
+	VMOVUPS.Z (r), K1, Z0; \
+	VMOVUPS.Z 64(r), K2, Z1; \
+	VMOVUPS.Z 128(r), K5, Z10; \
+	VMOVAPS Z0, Z2; \
+	VPERMT2PS Z1, Z18, Z2; \
+	VMOVAPS Z0, Z3; \
+	VPERMT2PS Z1, Z19, Z3; \
+	VALIGND $15, PO, Z3, Z4; \
+	VALIGND $15, PE, Z2, Z11; \
+	VALIGND $1, Z2, Z10, Z12; \
+	VMOVAPS Z3, PO; \
+	VMOVAPS Z2, PE; \
+	VFMADD231PS.BCST off(R14), Z11, A; \
+	VFMADD231PS.BCST off+4(R14), Z4, A; \
+	VFMADD231PS.BCST off+8(R14), Z2, A; \
+	VFMADD231PS.BCST off+12(R14), Z3, A; \
+	VFMADD231PS.BCST off+16(R14), Z12, A
+
+// func dw5s2Kernel(a *dwS2Args)
+//
+// Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows (the
+// output plane follows from DI), the weights read from R14 by the multiply-adds, Z17 the bias,
+// Z20..Z24 and Z25..Z29 the rows' carried odd and even columns, Z8 and Z9 two sums.
+TEXT ·dw5s2Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R15
+	VMOVUPS evensIdx<>(SB), Z18
+	VMOVUPS oddsIdx<>(SB), Z19
+	VBROADCASTSS dwS2Args_lo(R15), Z30
+	VBROADCASTSS dwS2Args_hi(R15), Z31
+	MOVQ $-1, R11
+	MOVQ dwS2Args_inW(R15), AX
+	MOVQ dwS2Args_outW(R15), BX
+	SHLQ $1, BX
+	SUBQ BX, AX
+	MOVQ AX, X5
+	MOVQ dwS2Args_planes(R15), AX
+	TESTQ AX, AX
+	JLE d5Done
+	MOVQ AX, X7
+	MOVQ dwS2Args_outH(R15), AX
+	TESTQ AX, AX
+	JLE d5Done
+	MOVQ dwS2Args_outW(R15), AX
+	TESTQ AX, AX
+	JLE d5Done
+	MOVQ dwS2Args_x(R15), R12
+	MOVQ dwS2Args_y(R15), DI
+	MOVQ dwS2Args_w(R15), R14
+	MOVQ dwS2Args_bias(R15), DX
+
+d5Plane:
+	VBROADCASTSS (DX), Z17
+	XORQ AX, AX
+	MOVQ AX, X6
+
+d5Row:
+	DWROWPTR(-2, SI)
+	DWROWPTR(-1, R8)
+	DWROWPTR(0, R9)
+	DWROWPTR(1, R10)
+	DWROWPTR(2, R13)
+	MOVQ dwS2Args_outW(R15), CX
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	VXORPS Z24, Z24, Z24
+	VXORPS Z25, Z25, Z25
+	VXORPS Z26, Z26, Z26
+	VXORPS Z27, Z27, Z27
+	VXORPS Z28, Z28, Z28
+	VXORPS Z29, Z29, Z29
+
+d5Block:
+	DW5MASKS
+	VMOVAPS Z17, Z8
+	VXORPS Z9, Z9, Z9
+	DW5ROW(SI, Z20, Z25, 0, Z8)
+	DW5ROW(R8, Z21, Z26, 20, Z9)
+	DW5ROW(R9, Z22, Z27, 40, Z8)
+	DW5ROW(R10, Z23, Z28, 60, Z9)
+	DW5ROW(R13, Z24, Z29, 80, Z8)
+	VADDPS Z9, Z8, Z8
+	VMAXPS Z8, Z30, Z8
+	VMINPS Z8, Z31, Z8
+	CMPQ CX, $16
+	JLT d5Tail
+	VMOVUPS Z8, (DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $128, R10
+	ADDQ $128, R13
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ d5Block
+	JMP d5NextRow
+
+d5Tail:
+	BZHIQ CX, R11, AX
+	KMOVW AX, K4
+	VMOVUPS Z8, K4, (DI)
+	LEAQ (DI)(CX*4), DI
+
+d5NextRow:
+	MOVQ X6, AX
+	INCQ AX
+	MOVQ AX, X6
+	CMPQ AX, dwS2Args_outH(R15)
+	JLT d5Row
+	// Next plane.
+	MOVQ dwS2Args_inH(R15), AX
+	IMULQ dwS2Args_inW(R15), AX
+	LEAQ (R12)(AX*4), R12
+	ADDQ $100, R14
+	ADDQ $4, DX
+	MOVQ X7, AX
+	DECQ AX
+	MOVQ AX, X7
+	JNZ d5Plane
+
+d5Done:
 	VZEROUPPER
 	RET

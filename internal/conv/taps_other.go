@@ -16,9 +16,10 @@ func dwAsm(a *dwArgs) { dwGeneric(a) }
 // dwRowsAsm stands in for the assembly register-blocked depthwise kernel.
 func dwRowsAsm(a *dwArgs) { dwGeneric(a) }
 
-// dw3s2Kernel stands in for the assembly stride-2 depthwise kernel (rowKernel.dw3s2 is false
-// everywhere here).
-func dw3s2Kernel(a *dw3s2Args) { dw3s2Generic(a) }
+// dw3s2Kernel and dw5s2Kernel stand in for the assembly stride-2 depthwise kernels
+// (rowKernel.dwS2 is false everywhere here).
+func dw3s2Kernel(a *dwS2Args) { dwS2Generic(a) }
+func dw5s2Kernel(a *dwS2Args) { dwS2Generic(a) }
 
 // winoInAsm, winoOutAsm and winoGradAsm stand in for the assembly Winograd transforms (rowKernel.winograd is
 // false everywhere here).
