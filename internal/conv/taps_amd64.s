@@ -1399,7 +1399,7 @@ m3done:
 // func dw3s2Kernel(a *dw3s2Args)
 //
 // Registers: R15 the arguments, R12 and R13 the current input and output planes, R14 its nine
-// weights, DX its bias; X7 planes left, X6 the output row, X5 inW − 2·outW; SI, R8, R9 the
+// weights, DX its bias; X7 planes left, X6 the output row (from row0), X5 inW − 2·outW; SI, R8, R9 the
 // block's three input rows, DI its outputs, CX outputs left in the row; Z20..Z28 the weights,
 // Z29 the bias, Z30 lo, Z31 hi, Z18 and Z19 the even and odd permutations, Z13..Z15 the rows'
 // carried odd columns, Z8..Z10 the rows' sums.
@@ -1443,7 +1443,7 @@ dsPlane:
 	VBROADCASTSS 32(R14), Z28
 	VBROADCASTSS (DX), Z29
 	MOVQ R13, DI
-	XORQ AX, AX
+	MOVQ dwS2Args_row0(R15), AX
 	MOVQ AX, X6
 
 dsRow:
@@ -1488,13 +1488,15 @@ dsNextRow:
 	MOVQ X6, AX
 	INCQ AX
 	MOVQ AX, X6
+	SUBQ dwS2Args_row0(R15), AX
 	CMPQ AX, dwS2Args_outH(R15)
 	JLT dsRow
 	// Next plane.
 	MOVQ dwS2Args_inH(R15), AX
 	IMULQ dwS2Args_inW(R15), AX
 	LEAQ (R12)(AX*4), R12
-	MOVQ DI, R13
+	MOVQ dwS2Args_yPlane(R15), AX
+	LEAQ (R13)(AX*4), R13
 	ADDQ $36, R14
 	ADDQ $4, DX
 	MOVQ X7, AX
@@ -1556,8 +1558,8 @@ dsDone:
 
 // func dw5s2Kernel(a *dwS2Args)
 //
-// Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows (the
-// output plane follows from DI), the weights read from R14 by the multiply-adds, Z17 the bias,
+// Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows, X13
+// the output plane, the weights read from R14 by the multiply-adds, Z17 the bias,
 // Z20..Z24 and Z25..Z29 the rows' carried odd and even columns, Z8 and Z9 two sums.
 TEXT ·dw5s2Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
@@ -1582,13 +1584,15 @@ TEXT ·dw5s2Kernel(SB), NOSPLIT, $0-8
 	TESTQ AX, AX
 	JLE d5Done
 	MOVQ dwS2Args_x(R15), R12
-	MOVQ dwS2Args_y(R15), DI
+	MOVQ dwS2Args_y(R15), AX
+	MOVQ AX, X13
 	MOVQ dwS2Args_w(R15), R14
 	MOVQ dwS2Args_bias(R15), DX
 
 d5Plane:
 	VBROADCASTSS (DX), Z17
-	XORQ AX, AX
+	MOVQ X13, DI
+	MOVQ dwS2Args_row0(R15), AX
 	MOVQ AX, X6
 
 d5Row:
@@ -1644,12 +1648,17 @@ d5NextRow:
 	MOVQ X6, AX
 	INCQ AX
 	MOVQ AX, X6
+	SUBQ dwS2Args_row0(R15), AX
 	CMPQ AX, dwS2Args_outH(R15)
 	JLT d5Row
 	// Next plane.
 	MOVQ dwS2Args_inH(R15), AX
 	IMULQ dwS2Args_inW(R15), AX
 	LEAQ (R12)(AX*4), R12
+	MOVQ X13, AX
+	MOVQ dwS2Args_yPlane(R15), BX
+	LEAQ (AX)(BX*4), AX
+	MOVQ AX, X13
 	ADDQ $100, R14
 	ADDQ $4, DX
 	MOVQ X7, AX
