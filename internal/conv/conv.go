@@ -287,9 +287,9 @@ func (f *Filter) Forward(g Geometry, x, y []float32, batch int, ep *Epilogue, th
 
 // forward runs the algorithm for Forward and reports whether it applied ep.Tail itself.
 func (f *Filter) forward(g Geometry, x, y []float32, batch int, ep *Epilogue, threads int) (tailDone bool) {
-	if f.algo == Direct && stride2Depthwise(g, ep) {
-		forwardDepthwiseS2(g, f.w, x, y, batch, ep, threads)
-		return false
+	if f.algo == Direct && planeDepthwise(g, ep) {
+		forwardDepthwisePlanes(g, f.w, x, y, batch, ep, threads)
+		return true
 	}
 	if f.algo == Direct && blockedDepthwise(g, ep) {
 		forwardDepthwise16(g, f.blockedWeights(g), x, y, batch, ep, threads)

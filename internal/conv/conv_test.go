@@ -452,6 +452,9 @@ func TestTail(t *testing.T) {
 		square(32, 10, 32, 3, 1, 1, 1),  // Winograd
 		square(3, 30, 16, 3, 2, 1, 1),   // stem
 		square(16, 12, 16, 3, 1, 1, 16), // depthwise
+		square(6, 40, 6, 3, 2, 1, 6),    // depthwise planes, stride 2 (bands of rows at 2-3 threads)
+		square(6, 30, 6, 5, 2, 2, 6),    // depthwise planes, 5×5 stride 2
+		square(4, 70, 4, 3, 1, 1, 4),    // depthwise planes, stride 1
 		square(16, 12, 32, 3, 1, 1, 8),  // grouped
 		square(8, 1, 40, 1, 1, 0, 1),    // one column
 	}

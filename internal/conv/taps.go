@@ -91,9 +91,9 @@ type rowKernel struct {
 	// blocked says whether dwAsm runs the channel-blocked depthwise convolution
 	// (depthwise.go).
 	blocked bool
-	// dwS2 says whether dw3s2Kernel and dw5s2Kernel run 3×3 and 5×5, stride-2 depthwise
-	// convolutions on their planes (depthwise_s2.go).
-	dwS2 bool
+	// dwPlanes says whether the plane kernels run 3×3 and 5×5 depthwise convolutions of
+	// stride 1 and 2 on their planes (depthwise_planes.go).
+	dwPlanes bool
 	// pool3s2 says whether pool3s2RectKernel runs 3×3, stride-2 max pooling (pool.go).
 	pool3s2 bool
 	// pool2s2 says whether pool2s2Kernel runs 2×2, stride-2 max and average pooling planes

@@ -9,7 +9,7 @@ var archRowKernels = []*rowKernel{
 	{name: "avx2-fma", taps: tapsAVX2, split2: split2AVX2, squares: squaresAVX2, sums: shiftedSumsAVX2, adds32: adds32AVX2,
 		maxes32: maxes32AVX2, divs32: divs32AVX2, usable: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }},
 	{name: "avx512", taps: tapsAVX512, split2: split2AVX512, squares: squaresAVX2, sums: shiftedSumsAVX2, adds32: adds32AVX2,
-		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, pool3x3: true, evens16: true, blocked: true, dwS2: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
+		maxes32: maxes32AVX2, divs32: divs32AVX2, packMasked: packMaskedAVX512, phased: true, pool3x3: true, evens16: true, blocked: true, dwPlanes: true, pool3s2: true, pool2s2: true, winograd: true, stem: true,
 		usable: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2 }},
 }
 
@@ -99,19 +99,26 @@ func dwAsm(a *dwArgs)
 //go:noescape
 func dwRowsAsm(a *dwArgs)
 
-// dw3s2Kernel is the 3×3, stride-2 depthwise plane kernel of dwS2Args with AVX-512: per 16
+// dw3s1Kernel is the 3×3, unit-stride depthwise plane kernel of dwPlaneArgs with AVX-512: per
+// 16 outputs of a row, nine multiply-adds of input rows read at the taps' offsets under column
+// masks (merge-masked: a tap over padding adds nothing), the weights in registers.
+//
+//go:noescape
+func dw3s1Kernel(a *dwPlaneArgs)
+
+// dw3s2Kernel is the 3×3, stride-2 depthwise plane kernel of dwPlaneArgs with AVX-512: per 16
 // outputs of a row, each kernel row's 32 input columns split into even and odd ones by
 // two-table permutes, the odd ones shifted a lane for the left taps, nine multiply-adds by
 // weights held in registers; the last outputs of a row under masks.
 //
 //go:noescape
-func dw3s2Kernel(a *dwS2Args)
+func dw3s2Kernel(a *dwPlaneArgs)
 
 // dw5s2Kernel is dw3s2Kernel for 5×5 windows: per kernel row also the even columns shifted a
 // lane either way (the right one from a third load), five multiply-adds by broadcast weights.
 //
 //go:noescape
-func dw5s2Kernel(a *dwS2Args)
+func dw5s2Kernel(a *dwPlaneArgs)
 
 // pool2s2Kernel is the 2×2, stride-2 pooling plane kernel of pool2s2Args with AVX-512: per 16
 // outputs, the maxima (or sums) of the two rows' 32 columns, then of their even and odd columns

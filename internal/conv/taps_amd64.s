@@ -1389,11 +1389,11 @@ m3done:
 #define DWROWPTR(d, r) \
 	MOVQ X6, AX; \
 	LEAQ d(AX)(AX*1), AX; \
-	MOVQ dwS2Args_zero(R15), r; \
+	MOVQ dwPlaneArgs_zero(R15), r; \
 	MOVQ AX, BX; \
-	IMULQ dwS2Args_inW(R15), BX; \
+	IMULQ dwPlaneArgs_inW(R15), BX; \
 	LEAQ (R12)(BX*4), BX; \
-	CMPQ AX, dwS2Args_inH(R15); \
+	CMPQ AX, dwPlaneArgs_inH(R15); \
 	CMOVQCS BX, r
 
 // func dw3s2Kernel(a *dw3s2Args)
@@ -1407,29 +1407,29 @@ TEXT ·dw3s2Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
 	VMOVUPS evensIdx<>(SB), Z18
 	VMOVUPS oddsIdx<>(SB), Z19
-	VBROADCASTSS dwS2Args_lo(R15), Z30
-	VBROADCASTSS dwS2Args_hi(R15), Z31
+	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
+	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
 	MOVQ $16, R10
 	MOVQ $-1, R11
-	MOVQ dwS2Args_inW(R15), AX
-	MOVQ dwS2Args_outW(R15), BX
+	MOVQ dwPlaneArgs_inW(R15), AX
+	MOVQ dwPlaneArgs_outW(R15), BX
 	SHLQ $1, BX
 	SUBQ BX, AX
 	MOVQ AX, X5
-	MOVQ dwS2Args_planes(R15), AX
+	MOVQ dwPlaneArgs_planes(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
 	MOVQ AX, X7
-	MOVQ dwS2Args_outH(R15), AX
+	MOVQ dwPlaneArgs_outH(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
-	MOVQ dwS2Args_outW(R15), AX
+	MOVQ dwPlaneArgs_outW(R15), AX
 	TESTQ AX, AX
 	JLE dsDone
-	MOVQ dwS2Args_x(R15), R12
-	MOVQ dwS2Args_y(R15), R13
-	MOVQ dwS2Args_w(R15), R14
-	MOVQ dwS2Args_bias(R15), DX
+	MOVQ dwPlaneArgs_x(R15), R12
+	MOVQ dwPlaneArgs_y(R15), R13
+	MOVQ dwPlaneArgs_w(R15), R14
+	MOVQ dwPlaneArgs_bias(R15), DX
 
 dsPlane:
 	VBROADCASTSS 0(R14), Z20
@@ -1443,14 +1443,14 @@ dsPlane:
 	VBROADCASTSS 32(R14), Z28
 	VBROADCASTSS (DX), Z29
 	MOVQ R13, DI
-	MOVQ dwS2Args_row0(R15), AX
+	MOVQ dwPlaneArgs_row0(R15), AX
 	MOVQ AX, X6
 
 dsRow:
 	DWROWPTR(-1, SI)
 	DWROWPTR(0, R8)
 	DWROWPTR(1, R9)
-	MOVQ dwS2Args_outW(R15), CX
+	MOVQ dwPlaneArgs_outW(R15), CX
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
@@ -1488,14 +1488,14 @@ dsNextRow:
 	MOVQ X6, AX
 	INCQ AX
 	MOVQ AX, X6
-	SUBQ dwS2Args_row0(R15), AX
-	CMPQ AX, dwS2Args_outH(R15)
+	SUBQ dwPlaneArgs_row0(R15), AX
+	CMPQ AX, dwPlaneArgs_outH(R15)
 	JLT dsRow
 	// Next plane.
-	MOVQ dwS2Args_inH(R15), AX
-	IMULQ dwS2Args_inW(R15), AX
+	MOVQ dwPlaneArgs_inH(R15), AX
+	IMULQ dwPlaneArgs_inW(R15), AX
 	LEAQ (R12)(AX*4), R12
-	MOVQ dwS2Args_yPlane(R15), AX
+	MOVQ dwPlaneArgs_yPlane(R15), AX
 	LEAQ (R13)(AX*4), R13
 	ADDQ $36, R14
 	ADDQ $4, DX
@@ -1556,7 +1556,7 @@ dsDone:
 	VFMADD231PS.BCST off+12(R14), Z3, A; \
 	VFMADD231PS.BCST off+16(R14), Z12, A
 
-// func dw5s2Kernel(a *dwS2Args)
+// func dw5s2Kernel(a *dwPlaneArgs)
 //
 // Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows, X13
 // the output plane, the weights read from R14 by the multiply-adds, Z17 the bias,
@@ -1565,34 +1565,34 @@ TEXT ·dw5s2Kernel(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), R15
 	VMOVUPS evensIdx<>(SB), Z18
 	VMOVUPS oddsIdx<>(SB), Z19
-	VBROADCASTSS dwS2Args_lo(R15), Z30
-	VBROADCASTSS dwS2Args_hi(R15), Z31
+	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
+	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
 	MOVQ $-1, R11
-	MOVQ dwS2Args_inW(R15), AX
-	MOVQ dwS2Args_outW(R15), BX
+	MOVQ dwPlaneArgs_inW(R15), AX
+	MOVQ dwPlaneArgs_outW(R15), BX
 	SHLQ $1, BX
 	SUBQ BX, AX
 	MOVQ AX, X5
-	MOVQ dwS2Args_planes(R15), AX
+	MOVQ dwPlaneArgs_planes(R15), AX
 	TESTQ AX, AX
 	JLE d5Done
 	MOVQ AX, X7
-	MOVQ dwS2Args_outH(R15), AX
+	MOVQ dwPlaneArgs_outH(R15), AX
 	TESTQ AX, AX
 	JLE d5Done
-	MOVQ dwS2Args_outW(R15), AX
+	MOVQ dwPlaneArgs_outW(R15), AX
 	TESTQ AX, AX
 	JLE d5Done
-	MOVQ dwS2Args_x(R15), R12
-	MOVQ dwS2Args_y(R15), AX
+	MOVQ dwPlaneArgs_x(R15), R12
+	MOVQ dwPlaneArgs_y(R15), AX
 	MOVQ AX, X13
-	MOVQ dwS2Args_w(R15), R14
-	MOVQ dwS2Args_bias(R15), DX
+	MOVQ dwPlaneArgs_w(R15), R14
+	MOVQ dwPlaneArgs_bias(R15), DX
 
 d5Plane:
 	VBROADCASTSS (DX), Z17
 	MOVQ X13, DI
-	MOVQ dwS2Args_row0(R15), AX
+	MOVQ dwPlaneArgs_row0(R15), AX
 	MOVQ AX, X6
 
 d5Row:
@@ -1601,7 +1601,7 @@ d5Row:
 	DWROWPTR(0, R9)
 	DWROWPTR(1, R10)
 	DWROWPTR(2, R13)
-	MOVQ dwS2Args_outW(R15), CX
+	MOVQ dwPlaneArgs_outW(R15), CX
 	VXORPS Z20, Z20, Z20
 	VXORPS Z21, Z21, Z21
 	VXORPS Z22, Z22, Z22
@@ -1648,15 +1648,15 @@ d5NextRow:
 	MOVQ X6, AX
 	INCQ AX
 	MOVQ AX, X6
-	SUBQ dwS2Args_row0(R15), AX
-	CMPQ AX, dwS2Args_outH(R15)
+	SUBQ dwPlaneArgs_row0(R15), AX
+	CMPQ AX, dwPlaneArgs_outH(R15)
 	JLT d5Row
 	// Next plane.
-	MOVQ dwS2Args_inH(R15), AX
-	IMULQ dwS2Args_inW(R15), AX
+	MOVQ dwPlaneArgs_inH(R15), AX
+	IMULQ dwPlaneArgs_inW(R15), AX
 	LEAQ (R12)(AX*4), R12
 	MOVQ X13, AX
-	MOVQ dwS2Args_yPlane(R15), BX
+	MOVQ dwPlaneArgs_yPlane(R15), BX
 	LEAQ (AX)(BX*4), AX
 	MOVQ AX, X13
 	ADDQ $100, R14
@@ -1667,5 +1667,169 @@ d5NextRow:
 	JNZ d5Plane
 
 d5Done:
+	VZEROUPPER
+	RET
+
+// DWROWPTR1 sets r to input row oh + d of the plane at R12 (oh in the register ohx), or to the
+// zero row when that row lies outside the plane; uses AX and BX.
+#define DWROWPTR1(d, r, ohx) \
+	MOVQ ohx, AX; \
+	LEAQ d(AX), AX; \
+	MOVQ dwPlaneArgs_zero(R15), r; \
+	MOVQ AX, BX; \
+	IMULQ dwPlaneArgs_inW(R15), BX; \
+	LEAQ (R12)(BX*4), BX; \
+	CMPQ AX, dwPlaneArgs_inH(R15); \
+	CMOVQCS BX, r
+
+// COLMASK sets k to the lanes t of the block (first output ow0 = outW − CX) whose input column
+// ow0 + o + t lies inside the row, [max(−s, 0), inW − s) with s = ow0 + o; uses AX and BX
+// (R11 = −1).
+#define COLMASK(o, k) \
+	MOVQ dwPlaneArgs_outW(R15), AX; \
+	SUBQ CX, AX; \
+	ADDQ $o, AX; \
+	MOVQ dwPlaneArgs_inW(R15), BX; \
+	SUBQ AX, BX; \
+	TESTQ BX, BX; \
+	JGE 2(PC); \
+	XORQ BX, BX; \
+	BZHIQ BX, R11, BX; \
+	NEGQ AX; \
+	TESTQ AX, AX; \
+	JGE 2(PC); \
+	XORQ AX, AX; \
+	BZHIQ AX, R11, AX; \
+	ANDNQ BX, AX, AX; \
+	KMOVW AX, k
+
+// INTERIOR jumps to label when every tap column of the block, ow0 − pad to ow0 + pad + 15,
+// lies inside the row; uses AX.
+#define INTERIOR(pad, label) \
+	MOVQ dwPlaneArgs_outW(R15), AX; \
+	SUBQ CX, AX; \
+	CMPQ AX, $pad; \
+	JLT 4(PC); \
+	ADDQ $(16+pad), AX; \
+	CMPQ AX, dwPlaneArgs_inW(R15); \
+	JLE label
+
+// DW3S1ROW adds the three taps of the input row at r to A: the row read at columns −1, 0, +1
+// of the block under K1, K2, K3, times the weights wl, wc, wr.
+#define DW3S1ROW(r, wl, wc, wr, A) \
+	VFMADD231PS -4(r), wl, K1, A; \
+	VFMADD231PS (r), wc, K2, A; \
+	VFMADD231PS 4(r), wr, K3, A
+
+// func dw3s1Kernel(a *dwPlaneArgs)
+//
+// Registers: R15 the arguments, R12 the input plane, R14 its nine weights, DX its bias, R11 −1;
+// X7 planes left, X6 the output row; SI, R8, R9 the block's three input rows, DI its outputs,
+// CX outputs left in the row; K1..K3 the taps' column masks, K4 the stored lanes; Z20..Z28 the
+// weights, Z29 the bias, Z30 lo, Z31 hi, Z8..Z10 the rows' sums.
+TEXT ·dw3s1Kernel(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R15
+	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
+	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
+	MOVQ $-1, R11
+	MOVQ dwPlaneArgs_planes(R15), AX
+	TESTQ AX, AX
+	JLE d31Done
+	MOVQ AX, X7
+	MOVQ dwPlaneArgs_outH(R15), AX
+	TESTQ AX, AX
+	JLE d31Done
+	MOVQ dwPlaneArgs_outW(R15), AX
+	TESTQ AX, AX
+	JLE d31Done
+	MOVQ dwPlaneArgs_x(R15), R12
+	MOVQ dwPlaneArgs_y(R15), DI
+	MOVQ dwPlaneArgs_w(R15), R14
+	MOVQ dwPlaneArgs_bias(R15), DX
+
+d31Plane:
+	VBROADCASTSS 0(R14), Z20
+	VBROADCASTSS 4(R14), Z21
+	VBROADCASTSS 8(R14), Z22
+	VBROADCASTSS 12(R14), Z23
+	VBROADCASTSS 16(R14), Z24
+	VBROADCASTSS 20(R14), Z25
+	VBROADCASTSS 24(R14), Z26
+	VBROADCASTSS 28(R14), Z27
+	VBROADCASTSS 32(R14), Z28
+	VBROADCASTSS (DX), Z29
+	MOVQ dwPlaneArgs_row0(R15), AX
+	MOVQ AX, X6
+
+d31Row:
+	DWROWPTR1(-1, SI, X6)
+	DWROWPTR1(0, R8, X6)
+	DWROWPTR1(1, R9, X6)
+	MOVQ dwPlaneArgs_outW(R15), CX
+
+d31Block:
+	INTERIOR(1, d31Full)
+	COLMASK(-1, K1)
+	COLMASK(0, K2)
+	COLMASK(1, K3)
+	JMP d31Sum
+
+d31Full:
+	KXNORW K1, K1, K1
+	KXNORW K2, K2, K2
+	KXNORW K3, K3, K3
+
+d31Sum:
+	VMOVAPS Z29, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	DW3S1ROW(SI, Z20, Z21, Z22, Z8)
+	DW3S1ROW(R8, Z23, Z24, Z25, Z9)
+	DW3S1ROW(R9, Z26, Z27, Z28, Z10)
+	VADDPS Z9, Z8, Z8
+	VADDPS Z10, Z8, Z8
+	VMAXPS Z8, Z30, Z8
+	VMINPS Z8, Z31, Z8
+	CMPQ CX, $16
+	JLT d31Tail
+	VMOVUPS Z8, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ d31Block
+	JMP d31NextRow
+
+d31Tail:
+	BZHIQ CX, R11, AX
+	KMOVW AX, K4
+	VMOVUPS Z8, K4, (DI)
+	LEAQ (DI)(CX*4), DI
+
+d31NextRow:
+	MOVQ X6, AX
+	INCQ AX
+	MOVQ AX, X6
+	SUBQ dwPlaneArgs_row0(R15), AX
+	CMPQ AX, dwPlaneArgs_outH(R15)
+	JLT d31Row
+	// Next plane: DI from the end of this plane's rows to the next plane's first.
+	MOVQ dwPlaneArgs_outH(R15), AX
+	IMULQ dwPlaneArgs_outW(R15), AX
+	NEGQ AX
+	ADDQ dwPlaneArgs_yPlane(R15), AX
+	LEAQ (DI)(AX*4), DI
+	MOVQ dwPlaneArgs_inH(R15), AX
+	IMULQ dwPlaneArgs_inW(R15), AX
+	LEAQ (R12)(AX*4), R12
+	ADDQ $36, R14
+	ADDQ $4, DX
+	MOVQ X7, AX
+	DECQ AX
+	MOVQ AX, X7
+	JNZ d31Plane
+
+d31Done:
 	VZEROUPPER
 	RET

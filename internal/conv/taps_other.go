@@ -16,10 +16,11 @@ func dwAsm(a *dwArgs) { dwGeneric(a) }
 // dwRowsAsm stands in for the assembly register-blocked depthwise kernel.
 func dwRowsAsm(a *dwArgs) { dwGeneric(a) }
 
-// dw3s2Kernel and dw5s2Kernel stand in for the assembly stride-2 depthwise kernels
-// (rowKernel.dwS2 is false everywhere here).
-func dw3s2Kernel(a *dwS2Args) { dwS2Generic(a) }
-func dw5s2Kernel(a *dwS2Args) { dwS2Generic(a) }
+// dw3s1Kernel, dw3s2Kernel and dw5s2Kernel stand in for the assembly depthwise plane kernels
+// (rowKernel.dwPlanes is false everywhere here).
+func dw3s1Kernel(a *dwPlaneArgs) { dwPlaneGeneric(a) }
+func dw3s2Kernel(a *dwPlaneArgs) { dwPlaneGeneric(a) }
+func dw5s2Kernel(a *dwPlaneArgs) { dwPlaneGeneric(a) }
 
 // winoInAsm, winoOutAsm and winoGradAsm stand in for the assembly Winograd transforms (rowKernel.winograd is
 // false everywhere here).
