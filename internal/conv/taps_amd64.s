@@ -1367,28 +1367,32 @@ m3done:
 	LANEMASK; \
 	KMOVW K3, K2
 
-// DWROW loads the block's columns of the input row at r, splits them into the even columns E
-// (2·ow) and the odd ones O (2·ow + 1), the odd ones a lane on (2·ow − 1, lane 0 from the carry
-// P, the previous block's O), keeps O in P, and adds their products by the row's weights
-// wl, wc, wr to the accumulator A (first = VMULPS: A starts from the first product).
-#define DWROW(r, P, wl, wc, wr, A) \
+// DWSPLIT loads the block's input columns 2·ow0 to 2·ow0+31 of the row at r under K1 and K2
+// (zeros past the row) and splits them into the even columns Z2 and the odd ones Z3 (Z18 and
+// Z19 the permutations), using Z0 and Z1.
+#define DWSPLIT(r) \
 	VMOVUPS.Z (r), K1, Z0; \
 	VMOVUPS.Z 64(r), K2, Z1; \
 	VMOVAPS Z0, Z2; \
 	VPERMT2PS Z1, Z18, Z2; \
 	VMOVAPS Z0, Z3; \
-	VPERMT2PS Z1, Z19, Z3; \
+	VPERMT2PS Z1, Z19, Z3
+
+// DWROW loads the block's columns of the input row at r, splits them into the even columns E
+// (2·ow) and the odd ones O (2·ow + 1), the odd ones a lane on (2·ow − 1, lane 0 from the carry
+// P, the previous block's O), keeps O in P, and adds their products by the row's weights
+// wl, wc, wr to the accumulator A (first = VMULPS: A starts from the first product).
+#define DWROW(r, P, wl, wc, wr, A) \
+	DWSPLIT(r); \
 	VALIGND $15, P, Z3, Z4; \
 	VMOVAPS Z3, P; \
 	VFMADD231PS wl, Z4, A; \
 	VFMADD231PS wc, Z2, A; \
 	VFMADD231PS wr, Z3, A
 
-// DWROWPTR sets r to input row 2·oh + d of the plane at R12 (oh in X6), or to the zero row
-// when that row lies outside the plane; uses AX and BX.
-#define DWROWPTR(d, r) \
-	MOVQ X6, AX; \
-	LEAQ d(AX)(AX*1), AX; \
+// DWROWAT sets r to input row AX of the plane at R12, or to the zero row when that row lies
+// outside the plane; uses BX.
+#define DWROWAT(r) \
 	MOVQ dwPlaneArgs_zero(R15), r; \
 	MOVQ AX, BX; \
 	IMULQ dwPlaneArgs_inW(R15), BX; \
@@ -1396,55 +1400,108 @@ m3done:
 	CMPQ AX, dwPlaneArgs_inH(R15); \
 	CMOVQCS BX, r
 
-// func dw3s2Kernel(a *dw3s2Args)
+// DWROWPTR sets r to input row 2·oh + d of the plane (oh in X6; see DWROWAT); uses AX and BX.
+#define DWROWPTR(d, r) \
+	MOVQ X6, AX; \
+	LEAQ d(AX)(AX*1), AX; \
+	DWROWAT(r)
+
+// DWSTART begins a plane kernel: R15 the arguments, Z30 lo, Z31 hi, R11 −1, X7 the planes, R12
+// the input, DI the output, R14 the weights, DX the biases; it jumps to done when there is
+// nothing to compute. Uses AX.
+#define DWSTART(done) \
+	MOVQ a+0(FP), R15; \
+	VBROADCASTSS dwPlaneArgs_lo(R15), Z30; \
+	VBROADCASTSS dwPlaneArgs_hi(R15), Z31; \
+	MOVQ $-1, R11; \
+	MOVQ dwPlaneArgs_planes(R15), AX; \
+	TESTQ AX, AX; \
+	JLE done; \
+	MOVQ AX, X7; \
+	MOVQ dwPlaneArgs_outH(R15), AX; \
+	TESTQ AX, AX; \
+	JLE done; \
+	MOVQ dwPlaneArgs_outW(R15), AX; \
+	TESTQ AX, AX; \
+	JLE done; \
+	MOVQ dwPlaneArgs_x(R15), R12; \
+	MOVQ dwPlaneArgs_y(R15), DI; \
+	MOVQ dwPlaneArgs_w(R15), R14; \
+	MOVQ dwPlaneArgs_bias(R15), DX
+
+// DWFIRSTROW sets X6, the output row, to row0; uses AX.
+#define DWFIRSTROW \
+	MOVQ dwPlaneArgs_row0(R15), AX; \
+	MOVQ AX, X6
+
+// DWTAIL stores the lanes of Z that are left in the row (CX of them) under the mask K and
+// moves DI past them; uses AX.
+#define DWTAIL(Z, K) \
+	BZHIQ CX, R11, AX; \
+	KMOVW AX, K; \
+	VMOVUPS Z, K, (DI); \
+	LEAQ (DI)(CX*4), DI
+
+// DWNEXT goes on to the next output row (jumping to row) or, after the last, to the next plane
+// (jumping to plane): DI from the end of the plane's rows to the next plane's first (yPlane on
+// from the first), R12 a plane on, R14 past wbytes of weights, DX past one bias. Uses AX.
+#define DWNEXT(row, plane, wbytes) \
+	MOVQ X6, AX; \
+	INCQ AX; \
+	MOVQ AX, X6; \
+	SUBQ dwPlaneArgs_row0(R15), AX; \
+	CMPQ AX, dwPlaneArgs_outH(R15); \
+	JLT row; \
+	MOVQ dwPlaneArgs_outH(R15), AX; \
+	IMULQ dwPlaneArgs_outW(R15), AX; \
+	NEGQ AX; \
+	ADDQ dwPlaneArgs_yPlane(R15), AX; \
+	LEAQ (DI)(AX*4), DI; \
+	MOVQ dwPlaneArgs_inH(R15), AX; \
+	IMULQ dwPlaneArgs_inW(R15), AX; \
+	LEAQ (R12)(AX*4), R12; \
+	ADDQ $wbytes, R14; \
+	ADDQ $4, DX; \
+	MOVQ X7, AX; \
+	DECQ AX; \
+	MOVQ AX, X7; \
+	JNZ plane
+
+// DW3PLANE begins a plane of a 3×3 kernel: its nine weights into Z20..Z28, its bias into Z29,
+// X6 to the first output row.
+#define DW3PLANE \
+	VBROADCASTSS 0(R14), Z20; \
+	VBROADCASTSS 4(R14), Z21; \
+	VBROADCASTSS 8(R14), Z22; \
+	VBROADCASTSS 12(R14), Z23; \
+	VBROADCASTSS 16(R14), Z24; \
+	VBROADCASTSS 20(R14), Z25; \
+	VBROADCASTSS 24(R14), Z26; \
+	VBROADCASTSS 28(R14), Z27; \
+	VBROADCASTSS 32(R14), Z28; \
+	VBROADCASTSS (DX), Z29; \
+	DWFIRSTROW
+
+// func dw3s2Kernel(a *dwPlaneArgs)
 //
-// Registers: R15 the arguments, R12 and R13 the current input and output planes, R14 its nine
-// weights, DX its bias; X7 planes left, X6 the output row (from row0), X5 inW − 2·outW; SI, R8, R9 the
-// block's three input rows, DI its outputs, CX outputs left in the row; Z20..Z28 the weights,
+// Registers: R15 the arguments, R12 the current input plane, R14 its nine weights, DX its bias;
+// X7 planes left, X6 the output row (from row0), X5 inW − 2·outW; SI, R8, R9 the block's three
+// input rows, DI its outputs, CX outputs left in the row; Z20..Z28 the weights,
 // Z29 the bias, Z30 lo, Z31 hi, Z18 and Z19 the even and odd permutations, Z13..Z15 the rows'
 // carried odd columns, Z8..Z10 the rows' sums.
 TEXT ·dw3s2Kernel(SB), NOSPLIT, $0-8
-	MOVQ a+0(FP), R15
+	DWSTART(dsDone)
 	VMOVUPS evensIdx<>(SB), Z18
 	VMOVUPS oddsIdx<>(SB), Z19
-	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
-	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
 	MOVQ $16, R10
-	MOVQ $-1, R11
 	MOVQ dwPlaneArgs_inW(R15), AX
 	MOVQ dwPlaneArgs_outW(R15), BX
 	SHLQ $1, BX
 	SUBQ BX, AX
 	MOVQ AX, X5
-	MOVQ dwPlaneArgs_planes(R15), AX
-	TESTQ AX, AX
-	JLE dsDone
-	MOVQ AX, X7
-	MOVQ dwPlaneArgs_outH(R15), AX
-	TESTQ AX, AX
-	JLE dsDone
-	MOVQ dwPlaneArgs_outW(R15), AX
-	TESTQ AX, AX
-	JLE dsDone
-	MOVQ dwPlaneArgs_x(R15), R12
-	MOVQ dwPlaneArgs_y(R15), R13
-	MOVQ dwPlaneArgs_w(R15), R14
-	MOVQ dwPlaneArgs_bias(R15), DX
 
 dsPlane:
-	VBROADCASTSS 0(R14), Z20
-	VBROADCASTSS 4(R14), Z21
-	VBROADCASTSS 8(R14), Z22
-	VBROADCASTSS 12(R14), Z23
-	VBROADCASTSS 16(R14), Z24
-	VBROADCASTSS 20(R14), Z25
-	VBROADCASTSS 24(R14), Z26
-	VBROADCASTSS 28(R14), Z27
-	VBROADCASTSS 32(R14), Z28
-	VBROADCASTSS (DX), Z29
-	MOVQ R13, DI
-	MOVQ dwPlaneArgs_row0(R15), AX
-	MOVQ AX, X6
+	DW3PLANE
 
 dsRow:
 	DWROWPTR(-1, SI)
@@ -1479,30 +1536,10 @@ dsBlock:
 	JMP dsNextRow
 
 dsTail:
-	BZHIQ CX, R11, AX
-	KMOVW AX, K4
-	VMOVUPS Z8, K4, (DI)
-	LEAQ (DI)(CX*4), DI
+	DWTAIL(Z8, K4)
 
 dsNextRow:
-	MOVQ X6, AX
-	INCQ AX
-	MOVQ AX, X6
-	SUBQ dwPlaneArgs_row0(R15), AX
-	CMPQ AX, dwPlaneArgs_outH(R15)
-	JLT dsRow
-	// Next plane.
-	MOVQ dwPlaneArgs_inH(R15), AX
-	IMULQ dwPlaneArgs_inW(R15), AX
-	LEAQ (R12)(AX*4), R12
-	MOVQ dwPlaneArgs_yPlane(R15), AX
-	LEAQ (R13)(AX*4), R13
-	ADDQ $36, R14
-	ADDQ $4, DX
-	MOVQ X7, AX
-	DECQ AX
-	MOVQ AX, X7
-	JNZ dsPlane
+	DWNEXT(dsRow, dsPlane, 36)
 
 dsDone:
 	VZEROUPPER
@@ -1538,13 +1575,8 @@ dsDone:
 // E a lane on (2·ow + 2, lane 15 from the third load's first column). Temporaries Z0..Z4 and
 // Z10..Z12 (X5..X7 hold the kernel's counters).
 #define DW5ROW(r, PO, PE, off, A) \
-	VMOVUPS.Z (r), K1, Z0; \
-	VMOVUPS.Z 64(r), K2, Z1; \
+	DWSPLIT(r); \
 	VMOVUPS.Z 128(r), K5, Z10; \
-	VMOVAPS Z0, Z2; \
-	VPERMT2PS Z1, Z18, Z2; \
-	VMOVAPS Z0, Z3; \
-	VPERMT2PS Z1, Z19, Z3; \
 	VALIGND $15, PO, Z3, Z4; \
 	VALIGND $15, PE, Z2, Z11; \
 	VALIGND $1, Z2, Z10, Z12; \
@@ -1558,42 +1590,22 @@ dsDone:
 
 // func dw5s2Kernel(a *dwPlaneArgs)
 //
-// Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows, X13
-// the output plane, the weights read from R14 by the multiply-adds, Z17 the bias,
+// Registers as in dw3s2Kernel, except: SI, R8, R9, R10, R13 the block's five input rows, the
+// weights read from R14 by the multiply-adds, Z17 the bias,
 // Z20..Z24 and Z25..Z29 the rows' carried odd and even columns, Z8 and Z9 two sums.
 TEXT ·dw5s2Kernel(SB), NOSPLIT, $0-8
-	MOVQ a+0(FP), R15
+	DWSTART(d5Done)
 	VMOVUPS evensIdx<>(SB), Z18
 	VMOVUPS oddsIdx<>(SB), Z19
-	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
-	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
-	MOVQ $-1, R11
 	MOVQ dwPlaneArgs_inW(R15), AX
 	MOVQ dwPlaneArgs_outW(R15), BX
 	SHLQ $1, BX
 	SUBQ BX, AX
 	MOVQ AX, X5
-	MOVQ dwPlaneArgs_planes(R15), AX
-	TESTQ AX, AX
-	JLE d5Done
-	MOVQ AX, X7
-	MOVQ dwPlaneArgs_outH(R15), AX
-	TESTQ AX, AX
-	JLE d5Done
-	MOVQ dwPlaneArgs_outW(R15), AX
-	TESTQ AX, AX
-	JLE d5Done
-	MOVQ dwPlaneArgs_x(R15), R12
-	MOVQ dwPlaneArgs_y(R15), AX
-	MOVQ AX, X13
-	MOVQ dwPlaneArgs_w(R15), R14
-	MOVQ dwPlaneArgs_bias(R15), DX
 
 d5Plane:
 	VBROADCASTSS (DX), Z17
-	MOVQ X13, DI
-	MOVQ dwPlaneArgs_row0(R15), AX
-	MOVQ AX, X6
+	DWFIRSTROW
 
 d5Row:
 	DWROWPTR(-2, SI)
@@ -1639,48 +1651,20 @@ d5Block:
 	JMP d5NextRow
 
 d5Tail:
-	BZHIQ CX, R11, AX
-	KMOVW AX, K4
-	VMOVUPS Z8, K4, (DI)
-	LEAQ (DI)(CX*4), DI
+	DWTAIL(Z8, K4)
 
 d5NextRow:
-	MOVQ X6, AX
-	INCQ AX
-	MOVQ AX, X6
-	SUBQ dwPlaneArgs_row0(R15), AX
-	CMPQ AX, dwPlaneArgs_outH(R15)
-	JLT d5Row
-	// Next plane.
-	MOVQ dwPlaneArgs_inH(R15), AX
-	IMULQ dwPlaneArgs_inW(R15), AX
-	LEAQ (R12)(AX*4), R12
-	MOVQ X13, AX
-	MOVQ dwPlaneArgs_yPlane(R15), BX
-	LEAQ (AX)(BX*4), AX
-	MOVQ AX, X13
-	ADDQ $100, R14
-	ADDQ $4, DX
-	MOVQ X7, AX
-	DECQ AX
-	MOVQ AX, X7
-	JNZ d5Plane
+	DWNEXT(d5Row, d5Plane, 100)
 
 d5Done:
 	VZEROUPPER
 	RET
 
-// DWROWPTR1 sets r to input row oh + d of the plane at R12 (oh in the register ohx), or to the
-// zero row when that row lies outside the plane; uses AX and BX.
-#define DWROWPTR1(d, r, ohx) \
-	MOVQ ohx, AX; \
+// DWROWPTR1 sets r to input row oh + d of the plane (oh in X6; see DWROWAT); uses AX and BX.
+#define DWROWPTR1(d, r) \
+	MOVQ X6, AX; \
 	LEAQ d(AX), AX; \
-	MOVQ dwPlaneArgs_zero(R15), r; \
-	MOVQ AX, BX; \
-	IMULQ dwPlaneArgs_inW(R15), BX; \
-	LEAQ (R12)(BX*4), BX; \
-	CMPQ AX, dwPlaneArgs_inH(R15); \
-	CMOVQCS BX, r
+	DWROWAT(r)
 
 // COLMASK sets k to the lanes t of the block (first output ow0 = outW − CX) whose input column
 // ow0 + o + t lies inside the row, [max(−s, 0), inW − s) with s = ow0 + o; uses AX and BX
@@ -1728,43 +1712,15 @@ d5Done:
 // CX outputs left in the row; K1..K3 the taps' column masks, K4 the stored lanes; Z20..Z28 the
 // weights, Z29 the bias, Z30 lo, Z31 hi, Z8..Z10 the rows' sums.
 TEXT ·dw3s1Kernel(SB), NOSPLIT, $0-8
-	MOVQ a+0(FP), R15
-	VBROADCASTSS dwPlaneArgs_lo(R15), Z30
-	VBROADCASTSS dwPlaneArgs_hi(R15), Z31
-	MOVQ $-1, R11
-	MOVQ dwPlaneArgs_planes(R15), AX
-	TESTQ AX, AX
-	JLE d31Done
-	MOVQ AX, X7
-	MOVQ dwPlaneArgs_outH(R15), AX
-	TESTQ AX, AX
-	JLE d31Done
-	MOVQ dwPlaneArgs_outW(R15), AX
-	TESTQ AX, AX
-	JLE d31Done
-	MOVQ dwPlaneArgs_x(R15), R12
-	MOVQ dwPlaneArgs_y(R15), DI
-	MOVQ dwPlaneArgs_w(R15), R14
-	MOVQ dwPlaneArgs_bias(R15), DX
+	DWSTART(d31Done)
 
 d31Plane:
-	VBROADCASTSS 0(R14), Z20
-	VBROADCASTSS 4(R14), Z21
-	VBROADCASTSS 8(R14), Z22
-	VBROADCASTSS 12(R14), Z23
-	VBROADCASTSS 16(R14), Z24
-	VBROADCASTSS 20(R14), Z25
-	VBROADCASTSS 24(R14), Z26
-	VBROADCASTSS 28(R14), Z27
-	VBROADCASTSS 32(R14), Z28
-	VBROADCASTSS (DX), Z29
-	MOVQ dwPlaneArgs_row0(R15), AX
-	MOVQ AX, X6
+	DW3PLANE
 
 d31Row:
-	DWROWPTR1(-1, SI, X6)
-	DWROWPTR1(0, R8, X6)
-	DWROWPTR1(1, R9, X6)
+	DWROWPTR1(-1, SI)
+	DWROWPTR1(0, R8)
+	DWROWPTR1(1, R9)
 	MOVQ dwPlaneArgs_outW(R15), CX
 
 d31Block:
@@ -1802,33 +1758,10 @@ d31Sum:
 	JMP d31NextRow
 
 d31Tail:
-	BZHIQ CX, R11, AX
-	KMOVW AX, K4
-	VMOVUPS Z8, K4, (DI)
-	LEAQ (DI)(CX*4), DI
+	DWTAIL(Z8, K4)
 
 d31NextRow:
-	MOVQ X6, AX
-	INCQ AX
-	MOVQ AX, X6
-	SUBQ dwPlaneArgs_row0(R15), AX
-	CMPQ AX, dwPlaneArgs_outH(R15)
-	JLT d31Row
-	// Next plane: DI from the end of this plane's rows to the next plane's first.
-	MOVQ dwPlaneArgs_outH(R15), AX
-	IMULQ dwPlaneArgs_outW(R15), AX
-	NEGQ AX
-	ADDQ dwPlaneArgs_yPlane(R15), AX
-	LEAQ (DI)(AX*4), DI
-	MOVQ dwPlaneArgs_inH(R15), AX
-	IMULQ dwPlaneArgs_inW(R15), AX
-	LEAQ (R12)(AX*4), R12
-	ADDQ $36, R14
-	ADDQ $4, DX
-	MOVQ X7, AX
-	DECQ AX
-	MOVQ AX, X7
-	JNZ d31Plane
+	DWNEXT(d31Row, d31Plane, 36)
 
 d31Done:
 	VZEROUPPER
