@@ -25,10 +25,15 @@
 // the image (PatchPacker) so that P is never materialised; Pointwise uses the image itself as P
 // when the window is one pixel with unit stride and no padding. Direct computes each output plane
 // as a sum of shifted, scaled input rows; it wins when C/Group is 1 (depthwise), where the product
-// has K = KH·KW only and is too thin for gemm. With AVX-512, depthwise layers without a channel
-// multiplier run channel-blocked instead (depthwise.go): 16 channels are transposed into
-// pixel-major vectors (gemm.Transpose16), every tap is one vector multiply-add for all 16, and
-// the result is transposed back. Winograd computes 3×3 unit-stride layers as F(2×2, 3×3)
+// has K = KH·KW only and is too thin for gemm. With AVX-512, 3×3 and 5×5 depthwise layers of
+// stride 2 (and 3×3 ones of stride 1 on wide planes) padded by half the window at the top and
+// left run plane kernels (depthwise_planes.go): 16 outputs of a row per step, the channel's
+// weights in registers, a stride-2 row split into even and odd columns by permutes; other
+// depthwise layers without a channel multiplier run channel-blocked (depthwise.go): 16
+// channels are transposed into pixel-major vectors (gemm.Transpose16), every tap is one vector
+// multiply-add for all 16, and the result is transposed back. Im2col takes a strided 1×1
+// convolution on one goroutine by copying out the sampled pixels and multiplying them as a plain
+// operand (samplePoints). Winograd computes 3×3 unit-stride layers as F(2×2, 3×3)
 // (winograd.go): per block of output tiles, the input is transformed (AVX-512: 16 tiles per
 // vector), 16 products with the transformed filter run through gemm, and the output transform
 // stores the tiles with the epilogue fused; 2.25 times fewer multiply-adds. Its error is bounded
@@ -73,9 +78,12 @@
 //
 // Forward fuses a bias, a residual (skip) tensor and an activation into storing the output, or hands each finished block
 // of raw sums to a caller's GroupEpilogue, which prepares per-(image, group) state once (for
-// DecoupledConv, the norms of every input patch) before the product starts. PatchSquares
-// computes those norms' squares from the same geometry in float64, separably (norms.go), with
-// the row kernels' vectorised channel sums and row additions (norms_amd64.s).
+// DecoupledConv, the norms of every input patch) before the product starts; gemm calls it on
+// each column panel as soon as the panel is stored. PatchSquares computes those norms' squares
+// from the same geometry in float64, separably (norms.go): the row kernels' vectorised channel
+// sums, then per output row a column pass and a row pass over shifted runs in L1
+// (norms_amd64.s), in bands of output rows over the threads. A SampledGroupEpilogue begins from
+// the sampled grid of a strided 1×1 convolution instead of its input.
 //
 // # Pooling
 //
