@@ -264,6 +264,9 @@ func (e *epilogue) Begin(n, gi int, xg []float32, threads int) conv.GroupFinishe
 	return e.begin(e.g, gi, xg, threads)
 }
 
+// The epilogue begins from the sampled grid of a strided 1×1 layer when the product has one.
+var _ conv.SampledGroupEpilogue = (*epilogue)(nil)
+
 // BeginSampled is Begin from the sampled grid xs: [C/Group, OutH, OutW] of a strided 1×1
 // convolution (conv.SampledGroupEpilogue), whose patches are its single pixels.
 func (e *epilogue) BeginSampled(n, gi int, xs []float32, threads int) conv.GroupFinisher {
