@@ -28,14 +28,8 @@ import (
 // PatchSquaresScratch is the number of float64 scratch values PatchSquares needs with up to
 // threads goroutines.
 func (g Geometry) PatchSquaresScratch(threads int) int {
-	n := g.H * g.W // pointSquares' plane
 	parts := g.squareBands(threads)
-	total := 0
-	for b := range parts {
-		_, _, i0, i1 := g.squareBand(b, parts)
-		total += g.bandScratch(i1 - i0)
-	}
-	return max(n, total)
+	return max(g.H*g.W, g.bandOffset(parts, parts)) // pointSquares' plane, or every band's scratch
 }
 
 // PatchSquares sets dst[oh·OutW + ow] to the sum of the squares of the zero-padded input patch
@@ -105,6 +99,17 @@ func (g Geometry) bandScratch(rows int) int {
 	return n
 }
 
+// bandOffset is where band b of parts begins in the scratch: after the scratch of the bands
+// before it (bandOffset(parts, parts) is the whole).
+func (g Geometry) bandOffset(b, parts int) int {
+	off := 0
+	for prev := range b {
+		_, _, i0, i1 := g.squareBand(prev, parts)
+		off += g.bandScratch(i1 - i0)
+	}
+	return off
+}
+
 // separableSquares is PatchSquares by separable sums, in bands of output rows on up to threads
 // goroutines; scratch holds PatchSquaresScratch(threads) values.
 func (g Geometry) separableSquares(dst []float64, xg []float32, scratch []float64, threads int) {
@@ -116,11 +121,7 @@ func (g Geometry) separableSquares(dst []float64, xg []float32, scratch []float6
 	}
 	parallel.For(parts, parts, func(lo, hi int) {
 		for b := lo; b < hi; b++ {
-			off := 0
-			for prev := range b {
-				_, _, i0, i1 := g.squareBand(prev, parts)
-				off += g.bandScratch(i1 - i0)
-			}
+			off := g.bandOffset(b, parts)
 			o0, o1, i0, i1 := g.squareBand(b, parts)
 			g.squaresBand(dst, xg, scratch[off:off+g.bandScratch(i1-i0)], o0, o1, i0, i1)
 		}
